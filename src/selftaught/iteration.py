@@ -1,0 +1,61 @@
+"""What a method sees of one iteration: the task, the model to sample from, and
+``sample``/``score`` helpers that stamp every row with its full provenance, so no
+method can forget to record where a sample came from."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from selftaught.records import Problem, sample_id
+
+
+@dataclass
+class Iteration:
+    k: int
+    cfg: object  # RunConfig
+    task: object  # Task
+    backend: object  # Backend
+    base_model: str  # the starting model (iteration 0)
+    model: str  # the checkpoint this iteration samples from
+    model_hash: str
+    problems: dict[str, Problem] = field(default_factory=dict)  # every problem by id (pool, eval)
+
+    def seed(self, stage: str) -> int:
+        """A seed per (run seed, iteration, stage): re-running a stage reproduces it."""
+        return random.Random(f"{self.cfg.seed}/{self.k}/{stage}").randrange(2**31)
+
+    def draw(self, pool: list[Problem], n: int | None) -> list[Problem]:
+        """``n`` problems of the pool for this iteration (all of them when n is None)."""
+        if n is None or n >= len(pool):
+            return list(pool)
+        return random.Random(self.seed("draw")).sample(pool, n)
+
+    def sample(self, problems: list[Problem], n: int, *, temperature: float, top_p: float = 1.0,
+               max_new_tokens: int, phase: str, hint: bool = False, prompts: list[str] | None = None) -> list[dict]:
+        """``n`` completions per problem from this iteration's model, as rows."""
+        self.backend.load(self.model, self.task.position_tracker)
+        prompts = prompts or [self.task.prompt(p, hint=hint) for p in problems]
+        seed = self.seed(phase)
+        outs = self.backend.sample(prompts, n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
+                                   seed=seed, desc=f"iter {self.k} {phase}")
+        rows = []
+        for p, prompt, completions in zip(problems, prompts, outs):
+            for i, text in enumerate(completions):
+                rows.append({
+                    "sample_id": sample_id(self.k, phase, p.id, i), "problem_id": p.id, "group": p.group,
+                    "iteration": self.k, "phase": phase, "checkpoint": self.model, "checkpoint_hash": self.model_hash,
+                    "backend": self.backend.name, "temperature": temperature, "top_p": top_p,
+                    "max_new_tokens": max_new_tokens, "seed": seed, "prompt": prompt,
+                    "hint": self.task.hint(p) if hint else None, "completion": text,
+                })
+        return rows
+
+    def score(self, rows: list[dict]) -> list[dict]:
+        """Fill the verify columns of each row (idempotent: a re-run gives the same values)."""
+        verifier = f"{self.task.name}@{getattr(self.task, 'verifier_version', 1)}"
+        for r in rows:
+            s = self.task.verify(self.problems[r["problem_id"]], r["completion"])
+            r.update(answer=s.answer, verifier=verifier, reward=s.reward, correct=s.correct,
+                     verify_reason=s.reason, steps_ok=s.info.get("steps_ok"))
+        return rows

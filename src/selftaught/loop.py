@@ -1,0 +1,157 @@
+"""The self-improvement loop, top to bottom:
+
+    generate -> verify -> select -> train -> evaluate -> gate      (iterations 1..N)
+
+Iteration 0 only evaluates the starting model, so the first line of metrics.jsonl
+is the baseline. Every stage reads its inputs from the run directory and writes
+its outputs there, then a ``<stage>.done`` marker; a finished stage is never
+re-run, an interrupted one is re-run from its inputs (``store.py``). So running
+the same command again after a crash -- or kill -9 -- resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from selftaught import registry
+from selftaught.config import RunConfig, to_yaml
+from selftaught.evaluate import evaluate
+from selftaught.iteration import Iteration
+from selftaught.models.loading import checkpoint_hash, resolve
+from selftaught.store import RunStore
+
+STAGES = ("generate", "verify", "select", "train", "evaluate")
+
+
+def _stage(store: RunStore, k: int, name: str, fn) -> dict:
+    """Run ``fn`` unless the stage is done; record its metrics and wall time in the marker."""
+    marker = store.done(k, name)
+    if marker is not None:
+        return marker
+    t0 = time.perf_counter()
+    metrics = dict(fn() or {})
+    metrics[f"time/{name}_s"] = round(time.perf_counter() - t0, 2)
+    store.mark_done(k, name, metrics)
+    return metrics
+
+
+def _model_after(store: RunStore, k: int, base: str) -> str:
+    """The checkpoint iteration k ended with (iterations that trained nothing keep the previous one)."""
+    for j in range(k, 0, -1):
+        if (store.checkpoint(j) / "config.json").is_file():
+            return str(store.checkpoint(j))
+    return base
+
+
+def run(cfg: RunConfig, root: str | Path | None = None, on_iteration=None) -> RunStore:
+    store = RunStore(root or Path(cfg.out_dir) / cfg.name)
+    with store.lock():
+        store.create_or_check(to_yaml(cfg))
+        task = registry.build("task", cfg.task)
+        pool, held_out = task.train_pool(), task.eval_set()
+        _check_disjoint(pool, held_out)
+        base = resolve(cfg.model, task, seed=cfg.seed)
+        backend = registry.build("backend", cfg.backend)
+        method = registry.build("method", cfg.method)
+        trainer = registry.build("trainer", cfg.trainer)
+        problems = {p.id: p for p in [*pool, *held_out]}
+
+        def at(k: int, model: str) -> Iteration:
+            return Iteration(k, cfg, task, backend, base, model, checkpoint_hash(model), problems)
+
+        # Iteration 0: the starting model, measured before any self-training.
+        it = at(0, base)
+        _stage(store, 0, "evaluate", lambda: _evaluate(store, it))
+        _finish(store, cfg, 0, base, on_iteration)
+        for k in range(1, cfg.iterations + 1):
+            if any(m.get("gate/stop") for m in store.metrics()[:k]):
+                break
+            it = at(k, _model_after(store, k - 1, base))
+            _stage(store, k, "generate", lambda: _generate(store, it, method, pool))
+            _stage(store, k, "verify", lambda: _verify(store, it))
+            _stage(store, k, "select", lambda: _select(store, it, method))
+            _stage(store, k, "train", lambda: _train(store, it, method, trainer))
+            after = at(k, _model_after(store, k, base))
+            _stage(store, k, "evaluate", lambda: _evaluate(store, after))
+            if _finish(store, cfg, k, after.model, on_iteration):
+                break
+        return store
+
+
+def _finish(store: RunStore, cfg: RunConfig, k: int, model: str, on_iteration) -> str:
+    """Gate: merge the stage metrics into iter_k/metrics.json and decide whether to
+    go on. Returns why the run stops, or '' to continue."""
+    merged = {"model": model}
+    for s in STAGES:
+        merged.update(store.done(k, s) or {})
+    merged["gate/stop"] = _gate(cfg, [*store.metrics()[:k], merged])
+    store.write_metrics(k, merged)
+    if on_iteration:
+        on_iteration(store, {"iteration": k, **merged})
+    return merged["gate/stop"]
+
+
+def _generate(store: RunStore, it: Iteration, method, pool) -> dict:
+    rows = method.generate(it, pool)
+    store.write_rows(it.k, "samples", rows)
+    phases = [r["phase"] for r in rows]
+    return {"gen/samples": len(rows), "gen/problems": len({r["problem_id"] for r in rows}),
+            **{f"gen/{p}": phases.count(p) for p in sorted(set(phases))}}
+
+
+def _verify(store: RunStore, it: Iteration) -> dict:
+    rows = it.score(store.rows(it.k, "samples"))
+    store.write_rows(it.k, "samples", rows)
+    first = [r for r in rows if r["phase"] == "sample"]
+    return {"verify/correct_frac": sum(r["correct"] for r in first) / max(1, len(first)),
+            "verify/correct": sum(r["correct"] for r in rows)}
+
+
+def _select(store: RunStore, it: Iteration, method) -> dict:
+    rows, train = method.select(it, store.rows(it.k, "samples"))
+    store.write_rows(it.k, "samples", rows)
+    store.write_rows(it.k, "train", train)
+    kept = [r for r in rows if r["kept"]]
+    wrong_working = [r for r in kept if r.get("steps_ok") is False]
+    return {"select/kept": len(kept), "select/train_rows": len(train),
+            "select/kept_rationalized": sum(r["phase"] == "rationalize" for r in kept),
+            "select/kept_wrong_working_frac": len(wrong_working) / len(kept) if kept else 0.0}
+
+
+def _train(store: RunStore, it: Iteration, method, trainer) -> dict:
+    rows = store.rows(it.k, "train")
+    if not rows:
+        return {"train/skipped": 1}
+    init = method.init_model(it)
+    steps = method.train_steps(it, len(rows))
+    metrics = trainer.train(init, rows, str(store.checkpoint(it.k)), steps=steps,
+                            seed=it.seed("train"), position_tracker=it.task.position_tracker, desc=f"iter {it.k} train")
+    return {**metrics, "train/init": init}
+
+
+def _evaluate(store: RunStore, it: Iteration) -> dict:
+    """Held-out accuracy of the model iteration ``it.k`` ended with."""
+    rows, metrics = evaluate(it, it.cfg.eval.limit)
+    store.write_rows(it.k, "eval", rows)
+    return {**metrics, "eval/checkpoint_hash": it.model_hash}
+
+
+def _gate(cfg: RunConfig, history: list[dict]) -> str:
+    """'' to continue, else why the run stops (early stopping on held-out accuracy)."""
+    p = cfg.gate.patience
+    if p is None or len(history) <= p:
+        return ""
+    best_before = max(m.get("eval/acc", 0.0) for m in history[:-p])
+    recent = max(m.get("eval/acc", 0.0) for m in history[-p:])
+    if recent < best_before + cfg.gate.min_delta:
+        return f"eval/acc has not improved on {best_before:.3f} for {p} iterations"
+    return ""
+
+
+def _check_disjoint(pool, held_out) -> None:
+    """Contamination guard: no held-out problem may be in the train pool."""
+    overlap = {p.id for p in pool} & {p.id for p in held_out}
+    if overlap:
+        raise ValueError(f"{len(overlap)} held-out problems are in the train pool, e.g. {sorted(overlap)[:5]}; "
+                         "refusing to start (training on the test set)")

@@ -1,0 +1,208 @@
+"""Built-in task: n-digit addition with a checkable scratchpad (STaR's arithmetic
+experiment, Zelikman et al. 2022, Sec. 5).
+
+Text format (every number least-significant digit first, one character a token):
+
+    prompt      3721+5963\n            1273 + 3695, digits reversed
+    hinted      3721+5963|8694\n        ... with the answer as STaR's hint
+    scratchpad  3+5+0=8,0\n             one line per digit: a_i+b_i+carry=digit,carry
+                7+9+0=6,1\n
+                2+6+1=9,0\n
+                1+3+0=4,0\n
+    answer      =8694                   4968 reversed; a final carry gets its own line
+
+Why reversed digits and custom positions: a tiny model trained on 1-3 digit sums
+must extend to 5-8 digits, and with ordinary positions it does not (0% on 4+
+digits, ../shared/FACTS.md). *Position coupling* (Cho et al. 2024,
+arXiv 2405.20671) gives digit i of each operand, of the hint, scratchpad line i
+and answer digit i position ids at fixed offsets inside a block of ``W`` ids, so
+"which digits go together" is a fixed relative offset the model learns once, for
+any length. ``Positions`` computes those ids token by token, for training and
+sampling alike.
+
+Splits are disjoint by construction: a hash of the problem decides whether it
+may ever be drawn for evaluation or for training (``_is_eval``), and
+``check_disjoint`` checks it again on the drawn sets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+
+from pydantic import Field
+
+from selftaught.config import Component
+from selftaught.records import Problem, Score
+
+ALPHABET = "0123456789+=,|\n"
+W, B = 16, 8  # block width and first block of the position-coupling layout
+
+
+class Config(Component):
+    type: str = "arithmetic"
+    seed_digits: tuple[int, int] = Field((1, 3), description="digit counts with labeled scratchpads (seed SFT)")
+    seed_size: int = Field(3000, description="labeled seed problems")
+    pool_digits: tuple[int, int] = Field((1, 7), description="digit counts of the unlabeled train pool")
+    pool_size: int = Field(6000, description="problems in the train pool (answers only)")
+    eval_digits: tuple[int, int] = Field((1, 8), description="digit counts of the held-out split")
+    eval_per_group: int = Field(100, description="held-out problems per digit count (fewer if fewer exist)")
+    split_seed: int = Field(0, description="seed of the problem generators")
+
+
+def reverse(n: int) -> str:
+    return str(n)[::-1]
+
+
+def scratchpad(a: int, b: int) -> str:
+    """The worked solution: one line per digit position, then the answer line."""
+    ra, rb = reverse(a), reverse(b)
+    lines, carry, i = [], 0, 0
+    while i < max(len(ra), len(rb)) or carry:
+        x = int(ra[i]) if i < len(ra) else 0
+        y = int(rb[i]) if i < len(rb) else 0
+        s = x + y + carry
+        lines.append(f"{x}+{y}+{carry}={s % 10},{s // 10}\n")
+        carry, i = s // 10, i + 1
+    return "".join(lines) + "=" + reverse(a + b)
+
+
+def _is_eval(a: int, b: int) -> bool:
+    """About one problem in eight is reserved for evaluation, forever."""
+    return hashlib.sha1(f"{a}+{b}".encode()).digest()[0] < 32
+
+
+def _draw(rng: random.Random, digits: int, want_eval: bool, n: int) -> list[tuple[int, int]]:
+    lo, hi = (0, 9) if digits == 1 else (10 ** (digits - 1), 10**digits - 1)
+    if (hi - lo + 1) ** 2 <= 100_000:  # small space: enumerate (rejection sampling could run dry)
+        pairs = [(a, b) for a in range(lo, hi + 1) for b in range(lo, hi + 1) if _is_eval(a, b) == want_eval]
+        rng.shuffle(pairs)
+        return pairs[:n]
+    seen: set[tuple[int, int]] = set()
+    out = []
+    while len(out) < n:
+        a, b = rng.randint(lo, hi), rng.randint(lo, hi)
+        if (a, b) not in seen and _is_eval(a, b) == want_eval:
+            seen.add((a, b))
+            out.append((a, b))
+    return out
+
+
+def _problem(a: int, b: int, labeled: bool) -> Problem:
+    return Problem(
+        id=f"{a}+{b}",
+        question=f"{a}+{b}",
+        answer=str(a + b),
+        group=str(max(len(str(a)), len(str(b)))),
+        rationale=scratchpad(a, b) if labeled else None,
+        meta={"a": a, "b": b},
+    )
+
+
+class Positions:
+    """Position ids of the layout above, one token at a time. Any string gets
+    positions (model samples can be garbage); only well-formed text gets the
+    coupled ones."""
+
+    def __init__(self) -> None:
+        self.state, self.i, self.j, self.line = "a", 0, 0, 0
+
+    def feed(self, tok: str) -> int:
+        s, blk = self.state, B + W * self.i
+        if s == "a":  # operand a; its terminator "+" sits in the next a-slot
+            self.state, self.i = ("b", 0) if tok == "+" else ("a", self.i + 1)
+            return blk
+        if s == "b":
+            if tok in "|\n":
+                self.state, self.i = ("h" if tok == "|" else "lines"), 0
+            else:
+                self.i += 1
+            return blk + 1
+        if s == "h":  # the hint (answer digits)
+            if tok == "\n":
+                self.state, self.i = "lines", 0
+            else:
+                self.i += 1
+            return blk + 2
+        if s == "lines":
+            if self.j == 0 and tok == "=":  # the answer line: "=" is a virtual answer digit at block -1
+                self.state, self.i = "ans", 0
+                return B - W + 13
+            pos = B + W * self.line + 3 + min(self.j, 9)
+            self.line, self.j = (self.line + 1, 0) if tok == "\n" else (self.line, self.j + 1)
+            return pos
+        self.i += 1  # answer digits, then whatever follows
+        return blk + 13
+
+
+class Arithmetic:
+    """The task object; ``build(cfg)`` makes one."""
+
+    name = "arithmetic"
+    alphabet = ALPHABET
+    position_tracker = Positions
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+
+    def _split(self, digits: tuple[int, int], per_group: int, want_eval: bool, labeled: bool, salt: str):
+        rng = random.Random(f"{self.cfg.split_seed}/{salt}")
+        out = []
+        for d in range(digits[0], digits[1] + 1):
+            out += [_problem(a, b, labeled) for a, b in _draw(rng, d, want_eval, per_group)]
+        return out
+
+    def seed_set(self) -> list[Problem]:
+        n_groups = self.cfg.seed_digits[1] - self.cfg.seed_digits[0] + 1
+        return self._split(self.cfg.seed_digits, -(-self.cfg.seed_size // n_groups), False, True, "seed")
+
+    def train_pool(self) -> list[Problem]:
+        n_groups = self.cfg.pool_digits[1] - self.cfg.pool_digits[0] + 1
+        return self._split(self.cfg.pool_digits, -(-self.cfg.pool_size // n_groups), False, False, "pool")
+
+    def eval_set(self) -> list[Problem]:
+        return self._split(self.cfg.eval_digits, self.cfg.eval_per_group, True, False, "eval")
+
+    def prompt(self, problem: Problem, hint: bool = False) -> str:
+        a, b = problem.meta["a"], problem.meta["b"]
+        return f"{reverse(a)}+{reverse(b)}" + (f"|{self.hint(problem)}" if hint else "") + "\n"
+
+    def hint(self, problem: Problem) -> str:
+        return reverse(int(problem.answer))
+
+    def verify(self, problem: Problem, completion: str) -> Score:
+        return verify(problem, completion)
+
+
+def extract_answer(completion: str) -> str | None:
+    """The final answer in normal digit order, from the last line starting with '='."""
+    for line in reversed(completion.split("\n")):
+        if line.startswith("="):
+            digits = line[1:].strip()
+            return digits[::-1] if digits.isdigit() else None
+    return None
+
+
+def verify(problem: Problem, completion: str) -> Score:
+    """STaR's verifier is the final answer; ``steps_ok`` also checks every
+    scratchpad line against the exact working (selection may require it)."""
+    answer = extract_answer(completion)
+    gold = problem.rationale or scratchpad(problem.meta["a"], problem.meta["b"])
+    steps_ok = completion.strip() == gold.strip()
+    if answer is None:
+        return Score(0.0, False, None, "no answer line", {"steps_ok": False})
+    correct = answer.lstrip("0") == problem.answer.lstrip("0")
+    reason = "correct" if correct else f"answer {answer}, expected {problem.answer}"
+    if correct and not steps_ok:
+        reason = "correct answer, wrong working"
+    return Score(float(correct), correct, answer, reason, {"steps_ok": steps_ok})
+
+
+def check_disjoint(train: list[Problem], held_out: list[Problem]) -> None:
+    overlap = {p.id for p in train} & {p.id for p in held_out}
+    if overlap:
+        raise ValueError(f"arithmetic: {len(overlap)} held-out problems are in the train pool, e.g. {sorted(overlap)[:5]}")
+
+
+def build(cfg: Config) -> Arithmetic:
+    return Arithmetic(cfg)

@@ -1,0 +1,146 @@
+"""``sft``: supervised fine-tuning with TRL's ``SFTTrainer`` on prompt/completion
+rows, loss on the completion only; full fine-tune or LoRA (PEFT) by config.
+
+LoRA checkpoints are merged into full weights before saving, so every
+iteration's checkpoint is an ordinary HF model directory any tool can load.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from selftaught.config import Component
+
+
+class Lora(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.0
+    target_modules: list[str] | str = "all-linear"
+
+
+class Config(Component):
+    type: str = "sft"
+    lr: float = Field(1e-3, description="peak learning rate")
+    batch_size: int = Field(32, description="examples per optimizer step")
+    steps: int = Field(200, description="optimizer steps of one train stage (methods may scale it)")
+    warmup_ratio: float = Field(0.05, description="fraction of steps of linear warm-up")
+    lr_scheduler: str = Field("cosine", description="any transformers scheduler name")
+    weight_decay: float = 0.0
+    max_length: int = Field(1024, description="tokens per example; longer ones are truncated")
+    lora: Lora | None = Field(None, description="train a LoRA adapter (merged on save) instead of all weights")
+
+
+class PositionCollator:
+    """Adds task-defined ``position_ids`` (position coupling) to TRL's batches.
+    TRL's collator only knows ``arange`` positions, hence this small wrapper."""
+
+    def __init__(self, base, tokenizer, tracker_factory) -> None:
+        self.base, self.tok, self.factory = base, tokenizer, tracker_factory
+
+    def __call__(self, examples):
+        import torch
+
+        out = self.base(examples)
+        pos = torch.zeros_like(out["input_ids"])
+        for row, ex in enumerate(examples):
+            tracker = self.factory()
+            tokens = self.tok.convert_ids_to_tokens(list(ex["input_ids"]))
+            pos[row, : len(tokens)] = torch.tensor([tracker.feed(t) for t in tokens])
+        out["position_ids"] = pos
+        return out
+
+
+def _progress_callback(desc: str):
+    """A rich progress bar over optimizer steps, instead of the Trainer's tqdm bar
+    and printed log dicts. Built on first use: transformers is a heavy import."""
+    from transformers import TrainerCallback
+
+    from selftaught.progress import progress_bar
+
+    class ProgressCallback(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kw):
+            self.cm = progress_bar(desc, state.max_steps, "steps")
+            self.bar = self.cm.__enter__()
+
+        def on_step_end(self, args, state, control, **kw):
+            self.bar.advance(1)
+
+        def on_train_end(self, args, state, control, **kw):
+            self.cm.__exit__(None, None, None)
+
+    return ProgressCallback()
+
+
+class SFT:
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+
+    def train(self, init_model: str, rows: list[dict], out_dir: str, *, steps: int | None = None, seed: int = 0,
+              position_tracker=None, desc: str = "train") -> dict:
+        import transformers
+        from datasets import Dataset
+        from trl import SFTConfig, SFTTrainer
+        from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+        from selftaught.models.loading import load_pretrained
+
+        if not rows:
+            raise ValueError("sft: no training rows (nothing was kept this iteration)")
+        transformers.logging.set_verbosity_error()
+        steps = steps or self.cfg.steps
+        model, tok = load_pretrained(init_model, for_training=True)
+        data = Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in rows])
+        work = Path(tempfile.mkdtemp(prefix="selftaught-sft-"))
+        args = SFTConfig(
+            output_dir=str(work), max_steps=steps, per_device_train_batch_size=self.cfg.batch_size,
+            learning_rate=self.cfg.lr, lr_scheduler_type=self.cfg.lr_scheduler, warmup_steps=self.cfg.warmup_ratio,
+            weight_decay=self.cfg.weight_decay, max_length=self.cfg.max_length, completion_only_loss=True,
+            logging_steps=max(1, steps // 10), save_strategy="no", report_to=[], seed=seed, data_seed=seed,
+            use_cpu=True, dataloader_num_workers=0, bf16=False, disable_tqdm=True,
+        )
+        collator = DataCollatorForLanguageModeling(pad_token_id=tok.pad_token_id)
+        if position_tracker is not None:
+            collator = PositionCollator(collator, tok, position_tracker)
+        peft_config = None
+        if self.cfg.lora is not None:
+            from peft import LoraConfig
+
+            lo = self.cfg.lora
+            peft_config = LoraConfig(r=lo.r, lora_alpha=lo.alpha, lora_dropout=lo.dropout,
+                                     target_modules=lo.target_modules, task_type="CAUSAL_LM")
+        trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tok,
+                             data_collator=collator, peft_config=peft_config)
+        trainer.remove_callback(transformers.trainer_callback.PrinterCallback)  # it prints every log dict
+        trainer.add_callback(_progress_callback(desc))
+        t0 = time.perf_counter()
+        result = trainer.train()
+        seconds = time.perf_counter() - t0
+        final = trainer.model.merge_and_unload() if peft_config is not None else trainer.model
+        tmp_out = Path(str(out_dir) + ".tmp")
+        shutil.rmtree(tmp_out, ignore_errors=True)
+        final.save_pretrained(tmp_out)
+        tok.save_pretrained(tmp_out)
+        shutil.rmtree(out_dir, ignore_errors=True)
+        tmp_out.rename(out_dir)
+        shutil.rmtree(work, ignore_errors=True)
+        losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+        n_tokens = sum(len(x) for x in trainer.train_dataset["input_ids"])
+        epochs = steps * self.cfg.batch_size / max(1, len(rows))
+        return {
+            "train/steps": steps, "train/rows": len(rows), "train/epochs": round(epochs, 3),
+            "train/loss": float(result.training_loss), "train/final_loss": losses[-1] if losses else math.nan,
+            "train/seconds": round(seconds, 2),
+            "train/tokens_per_s": round(n_tokens * epochs / seconds, 1) if seconds else 0.0,
+        }
+
+
+def build(cfg: Config) -> SFT:
+    return SFT(cfg)

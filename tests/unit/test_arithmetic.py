@@ -1,0 +1,70 @@
+from selftaught.tasks.arithmetic import Arithmetic, Config, Positions, check_disjoint, extract_answer, scratchpad, verify
+from selftaught.records import Problem
+
+import pytest
+
+
+def _p(a, b):
+    return Problem(f"{a}+{b}", f"{a}+{b}", str(a + b), meta={"a": a, "b": b})
+
+
+def test_scratchpad_format_and_final_carry():
+    assert scratchpad(345, 78) == "5+8+0=3,1\n4+7+1=2,1\n3+0+1=4,0\n=324"
+    # a final carry gets its own line, so answer digit i always copies line i
+    assert scratchpad(95, 7) == "5+7+0=2,1\n9+0+1=0,1\n0+0+1=1,0\n=201"
+
+
+def test_extract_answer_reverses_digits():
+    assert extract_answer("5+8+0=3,1\n=324") == "423"
+    assert extract_answer("garbage") is None
+    assert extract_answer("=12a") is None
+
+
+def test_verify_answer_and_steps():
+    p = _p(345, 78)
+    good = scratchpad(345, 78)
+    assert verify(p, good).correct and verify(p, good).info["steps_ok"]
+    # right answer, wrong working: STaR keeps it, the step verifier flags it
+    bad_steps = good.replace("4+7+1=2,1", "4+7+1=2,9")
+    s = verify(p, bad_steps)
+    assert s.correct and s.info["steps_ok"] is False and "wrong working" in s.reason
+    wrong = verify(p, "5+8+0=3,1\n=325")
+    assert not wrong.correct and wrong.answer == "523"
+    assert verify(p, "").reason == "no answer line"
+
+
+def test_positions_couple_digits_across_operands_lines_and_answer():
+    text = "543+87|324\n" + scratchpad(345, 78)
+    tr = Positions()
+    pos = [tr.feed(c) for c in text]
+    at = dict(enumerate(pos))
+    a0, b0, h0 = at[0], at[4], at[7]
+    line1 = text.index("4+7")  # scratchpad line for digit 1
+    ans = text.rindex("=") + 1
+    assert (b0 - a0, h0 - a0) == (1, 2)
+    # line i and answer digit i sit at the same offsets from a_i for every i
+    assert at[line1] - at[1] == at[text.index("5+8")] - at[0]
+    assert at[ans + 1] - at[1] == at[ans] - at[0]
+    # garbage text still gets positions (model samples can be anything)
+    tr = Positions()
+    assert all(isinstance(tr.feed(c), int) for c in "++||\n\n==99,,abc")
+
+
+def test_splits_disjoint_by_construction_and_grouped():
+    t = Arithmetic(Config(seed_size=300, pool_size=700, eval_per_group=20))
+    pool, seed, held = t.train_pool(), t.seed_set(), t.eval_set()
+    check_disjoint(pool + seed, held)
+    assert {p.group for p in held} == {str(d) for d in range(1, 9)}
+    assert all(p.rationale is None for p in pool) and all(p.rationale for p in seed)
+    assert {p.group for p in seed} <= {"1", "2", "3"}
+    # deterministic
+    assert [p.id for p in Arithmetic(Config(seed_size=300, pool_size=700, eval_per_group=20)).eval_set()] == [p.id for p in held]
+    with pytest.raises(ValueError, match="held-out"):
+        check_disjoint(pool, pool[:2])
+
+
+def test_hint_in_prompt_only_when_asked():
+    t = Arithmetic(Config())
+    p = _p(345, 78)
+    assert t.prompt(p) == "543+87\n"
+    assert t.prompt(p, hint=True) == "543+87|324\n"

@@ -43,6 +43,7 @@ class RunConfig(BaseModel):
     seed: int = Field(0, description="seeds every sampler, split and trainer of the run")
     iterations: int = Field(5, ge=0, description="self-improvement iterations after the iteration-0 evaluation")
     model: str = Field("builtin:tiny", description="HF model dir, .gguf file, or builtin:<name>")
+    warm_start_steps: int = Field(500, ge=1, description="SFT steps on the task's seed set when selftaught builds the model (builtin:tiny)")
     task: SerializeAsAny[Component]
     backend: SerializeAsAny[Component]
     method: SerializeAsAny[Component]

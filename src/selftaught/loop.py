@@ -51,7 +51,7 @@ def run(cfg: RunConfig, root: str | Path | None = None, on_iteration=None) -> Ru
         task = registry.build("task", cfg.task)
         pool, held_out = task.train_pool(), task.eval_set()
         _check_disjoint(pool, held_out)
-        base = resolve(cfg.model, task, seed=cfg.seed)
+        base = resolve(cfg.model, task, seed=cfg.seed, warm_start_steps=cfg.warm_start_steps)
         backend = registry.build("backend", cfg.backend)
         method = registry.build("method", cfg.method)
         trainer = registry.build("trainer", cfg.trainer)

@@ -19,14 +19,14 @@ def cache_dir() -> Path:
     return Path(os.environ.get("SELFTAUGHT_CACHE", Path.home() / ".cache" / "selftaught"))
 
 
-def resolve(spec: str, task=None, seed: int = 0) -> str:
+def resolve(spec: str, task=None, seed: int = 0, warm_start_steps: int = 500) -> str:
     """A model spec to an HF model directory, building/converting it once if needed."""
     if spec.startswith("builtin:"):
         name = spec.split(":", 1)[1]
         if name == "tiny":
             from selftaught.models import tiny
 
-            return str(tiny.ensure(task, seed=seed))
+            return str(tiny.ensure(task, seed=seed, steps=warm_start_steps))
         raise ValueError(f"model {spec!r}: unknown built-in model; built-ins: builtin:tiny")
     path = Path(spec).expanduser()
     if not path.exists():

@@ -22,7 +22,7 @@ from selftaught.models.loading import cache_dir
 
 # ~0.6M parameters: small enough to train in a couple of minutes on 2 cores.
 ARCH = dict(hidden_size=128, intermediate_size=384, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=4)
-WARM_START = dict(steps=500, batch_size=64, lr=2e-3)
+WARM_START = dict(batch_size=64, lr=2e-3)  # steps come from the recipe (warm_start_steps)
 VERSION = 1  # bump when the recipe of the tiny model changes; old caches are then ignored
 SPECIALS = ["<pad>", "<eos>", "<unk>"]
 
@@ -47,19 +47,19 @@ def _warm_start_rows(task, seed: int) -> list[dict]:
     return rows
 
 
-def _key(task, rows: list[dict], seed: int) -> str:
+def _key(task, rows: list[dict], seed: int, steps: int) -> str:
     """Everything the built model depends on -- and nothing else, so changing, say,
     the eval split of a recipe reuses the cached model."""
-    blob = json.dumps([VERSION, ARCH, WARM_START, sorted(task.alphabet), rows, seed], sort_keys=True)
+    blob = json.dumps([VERSION, ARCH, WARM_START, steps, sorted(task.alphabet), rows, seed], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def ensure(task, seed: int = 0) -> Path:
+def ensure(task, seed: int = 0, steps: int = 500) -> Path:
     """The cached warm-started model for ``task``; built if missing."""
     if task is None or not hasattr(task, "alphabet"):
         raise ValueError("builtin:tiny is a character-level model: it needs a task with an `alphabet` (e.g. arithmetic)")
     rows = _warm_start_rows(task, seed)
-    out = cache_dir() / "models" / f"tiny-{task.name}-{_key(task, rows, seed)}"
+    out = cache_dir() / "models" / f"tiny-{task.name}-{_key(task, rows, seed, steps)}"
     if (out / "config.json").is_file():
         return out
     Console(stderr=True).print(f"[bold]Building the built-in tiny model[/] (once; cached in {out})")
@@ -70,7 +70,7 @@ def ensure(task, seed: int = 0) -> Path:
     from selftaught.trainers.sft import SFT, Config
 
     trainer = SFT(Config(lr=WARM_START["lr"], batch_size=WARM_START["batch_size"], warmup_ratio=0.02))
-    trainer.train(str(init), rows, str(tmp / "model"), steps=WARM_START["steps"], seed=seed,
+    trainer.train(str(init), rows, str(tmp / "model"), steps=steps, seed=seed,
                   position_tracker=task.position_tracker, desc="warm-start tiny model")
     out.parent.mkdir(parents=True, exist_ok=True)
     try:

@@ -123,6 +123,8 @@ def _train(store: RunStore, it: Iteration, method, trainer) -> dict:
     rows = store.rows(it.k, "train")
     if not rows:
         return {"train/skipped": 1}
+    if hasattr(method, "train"):  # methods with their own schedule (ReST's Improve steps, DPO pairs)
+        return method.train(it, rows, trainer, str(store.checkpoint(it.k)))
     init = method.init_model(it)
     steps = method.train_steps(it, len(rows))
     metrics = trainer.train(init, rows, str(store.checkpoint(it.k)), steps=steps,

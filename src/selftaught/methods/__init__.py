@@ -20,3 +20,9 @@ class Method(Protocol):
 
     def train_steps(self, it, n_rows: int) -> int:
         """Optimizer steps of this iteration's train stage."""
+
+    # Optional: a method that needs more than one trainer call per iteration (ReST's
+    # Improve steps) or another trainer (DPO, GRPO) defines
+    #     def train(self, it, rows, trainer, out_dir) -> dict
+    # and must leave an HF model directory at out_dir; the loop then skips
+    # init_model/train_steps.

@@ -27,10 +27,11 @@ def _isolated_cache(model_cache, monkeypatch):
 
 @pytest.fixture
 def micro(tmp_path):
-    """``micro(*overrides)`` -> a validated RunConfig of a seconds-long run under tmp_path."""
+    """``micro(*overrides, recipe=None)`` -> a validated RunConfig of a seconds-long run
+    under tmp_path (``recipe``: a recipe file instead of the built-in default)."""
     from selftaught import config
 
-    def make(*overrides: str):
-        return config.load(None, [*MICRO, f"out_dir={tmp_path}", *overrides])
+    def make(*overrides: str, recipe=None):
+        return config.load(recipe, [*MICRO, f"out_dir={tmp_path}", *overrides])
 
     return make

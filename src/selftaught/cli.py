@@ -4,6 +4,11 @@
     selftaught validate RECIPE.yaml [key=value ...]          check a recipe without running it
     selftaught show RUN_DIR                                  the per-iteration table
     selftaught ls                                            registered components
+    selftaught verify TASK --input C.jsonl [--output V.jsonl] [key=value ...]   a verdict per completion
+    selftaught probe --model M --task T [--n 200] [key=value ...]   base accuracy, CI, zone of proximal development
+    selftaught report RUN_DIR [--out PATH]                   report.html: plots, tables, example traces
+    selftaught compare RUN_A RUN_B ... [--out compare.html]  runs overlaid, final/best accuracy and cost
+    selftaught inspect RUN_DIR [--problem ID] [--iteration K] [--kept|--rejected]   records in the terminal
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
-out = Console()
+# Tables are wide (one column per digit count): don't squeeze them to 80 columns in logs.
+out = Console() if sys.stdout.isatty() else Console(width=200)
 err = Console(stderr=True)
 
 
@@ -43,6 +50,8 @@ def cmd_run(args) -> int:
 
     def on_iteration(store, metrics):
         out.print(summary.table(store.metrics(), title=f"{cfg.name}: held-out accuracy per iteration"))
+        for w in metrics.get("collapse/warnings") or []:
+            err.print(f"[yellow]collapse warning:[/] {escape(w['message'])}", highlight=False)
 
     try:
         loop.run(cfg, root, on_iteration=on_iteration)
@@ -72,12 +81,8 @@ def cmd_show(args) -> int:
         return 2
     history = store.metrics()
     out.print(summary.table(history, title=str(store.root)))
-    if history:
-        best = max(history, key=lambda m: m.get("eval/acc", 0.0))
-        out.print(f"best held-out accuracy: iteration {best['iteration']} ({best.get('eval/acc', 0):.1%})")
-        stops = [m for m in history if m.get("gate/stop")]
-        if stops:
-            out.print(f"stopped after iteration {stops[0]['iteration']}: {stops[0]['gate/stop']}")
+    for line in summary.verdict(history, store.root):
+        out.print(line, highlight=False, markup=False)
     return 0
 
 
@@ -87,6 +92,25 @@ def cmd_ls(args) -> int:
     for kind in registry.FOLDERS:
         out.print(f"[bold]{kind}s[/]: {', '.join(registry.available(kind))}")
     return 0
+
+
+def cmd_report(args) -> int:
+    from selftaught.report.html import build_report
+
+    out.print(f"written: {build_report(args.run_dir, args.out)}", markup=False, highlight=False)
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from selftaught.report import compare
+
+    return compare.main(args, out)
+
+
+def cmd_inspect(args) -> int:
+    from selftaught.report import inspect
+
+    return inspect.main(args, out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,11 +131,35 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("run_dir")
     s.set_defaults(fn=cmd_show)
     sub.add_parser("ls", help="registered tasks, backends, methods, trainers").set_defaults(fn=cmd_ls)
+    from selftaught import verify_cli
+
+    vf = sub.add_parser("verify", help="run a task's verifier over a JSONL of completions, one verdict per line")
+    verify_cli.arguments(vf)
+    vf.set_defaults(fn=verify_cli.run)
+    from selftaught import probe
+
+    pr = sub.add_parser("probe", help="base accuracy of a model on a task, and whether it is in the 25-75%% zone")
+    probe.add_arguments(pr)
+    pr.set_defaults(fn=probe.cmd)
+    rep = sub.add_parser("report", help="write RUN_DIR/report.html (self-contained, opens offline)")
+    rep.add_argument("run_dir")
+    rep.add_argument("--out", help="write here instead of RUN_DIR/report.html")
+    rep.set_defaults(fn=cmd_report)
+    c = sub.add_parser("compare", help="runs side by side: plots overlaid, final/best accuracy and cost")
+    c.add_argument("run_dirs", nargs="+")
+    c.add_argument("--out", default="compare.html", help="HTML file to write (default: compare.html)")
+    c.set_defaults(fn=cmd_compare)
+    from selftaught.report.inspect import add_arguments
+
+    i = sub.add_parser("inspect", help="a problem's history across iterations, or a sample of one iteration's records")
+    add_arguments(i)
+    i.set_defaults(fn=cmd_inspect)
     args = p.parse_args(argv)
     try:
         return args.fn(args)
     except (ConfigError, RunDirError, FileNotFoundError, ValueError) as e:
-        err.print(f"[bold red]error:[/] {e}", markup=True, highlight=False)
+        err.print("[bold red]error:[/]", end=" ")
+        err.print(str(e), markup=False, highlight=False)
         return 2
 
 

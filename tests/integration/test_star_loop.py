@@ -21,7 +21,11 @@ def test_micro_star_run_records(micro):
         for stage in loop.STAGES:
             assert (d / f"{stage}.done").is_file()
         samples = pq.read_table(d / "samples.parquet").to_pylist()
-        train = pq.read_table(d / "train.parquet").to_pylist()
+        rows = pq.read_table(d / "train.parquet").to_pylist()
+        train = [t for t in rows if t["source"] != "natural"]
+        natural = [t for t in rows if t["source"] == "natural"]  # mix.natural_fraction=0.3 by default
+        assert len(natural) == round(0.3 * len(train) / 0.7)
+        assert all(t["sample_id"] is None and t["problem_id"] for t in natural)
         by_id = {s["sample_id"]: s for s in samples}
         assert len(by_id) == len(samples)  # nothing doubled
         # provenance on every sample

@@ -6,9 +6,19 @@ position ids token by token (position coupling, see ``tasks/arithmetic.py``), an
 those depend on the tokens sampled so far. Logits are the HF model's own;
 sampling is temperature + nucleus (top-p), greedy at temperature 0.
 
-Rows are sorted by prompt length and decoded ``batch_size`` at a time (left
-padding). Each batch has its own ``torch.Generator`` seeded from the call's seed
-and the batch index, so a call is deterministic for a given seed.
+Llama-family models (``llama``, ``mistral``, ``qwen2``, ``qwen3``) decode through
+a lean forward over the model's own weights with a static KV cache
+(``_llama.py``, tested to match the HF model's logits) and continuous batching
+(``_batching.py``): each prompt is prefilled once and its KV shared by its ``n``
+samples, rows are taken in order of prompt length, and a finished row's slot is
+refilled at once. Row (prompt i, sample j) draws its tokens from its own random
+stream keyed by (seed, i, j), so a call is deterministic for a given seed and a
+row's sample does not depend on batch size or sharding. ``stop`` strings end a
+row; the text is cut before the first one.
+
+Other architectures fall back to the HF forward with a ``DynamicCache``: rows
+sorted by prompt length, ``batch_size`` at a time with left padding, one
+``torch.Generator`` per batch (deterministic per seed, but not batch-invariant).
 """
 
 from __future__ import annotations
@@ -22,6 +32,9 @@ class Config(Component):
     type: str = "hf"
     batch_size: int = Field(256, description="sequences decoded together")
     threads: int | None = Field(None, description="torch CPU threads (default: torch's choice)")
+    chat_template: bool | None = Field(None, description="wrap prompts in the model's chat template (None: if it has one)")
+    stop: list[str] = Field([], description="strings that end a completion (cut from the text)")
+    lean: bool = Field(True, description="lean static-cache decode for Llama-family models (False: HF forward)")
 
 
 class HFBackend:
@@ -30,7 +43,9 @@ class HFBackend:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         self.path: str | None = None
-        self.model = self.tok = self.tracker = None
+        self.model = self.tok = self.tracker = self.lean = None
+        self.eos: set[int] = set()
+        self.id2tok: list[str] = []
 
     def load(self, model_path: str, position_tracker=None) -> None:
         from selftaught.models.loading import load_pretrained
@@ -43,27 +58,80 @@ class HFBackend:
                 torch.set_num_threads(self.cfg.threads)
             self.model, self.tok = load_pretrained(model_path)
             self.path = model_path
+            self._prepare_lean()
+
+    def _prepare_lean(self) -> None:
+        from selftaught.backends import _llama
+
+        model, tok = self.model, self.tok
+        self.lean = _llama.LeanLlama(model) if self.cfg.lean and _llama.supports(model) else None
+        self.eos = {tok.eos_token_id} - {None}
+        for src in (model.generation_config, model.config):
+            e = getattr(src, "eos_token_id", None)
+            self.eos |= set(e if isinstance(e, list) else [e]) - {None}
+        names = tok.convert_ids_to_tokens(list(range(len(tok))))
+        self.id2tok = names + [""] * max(0, model.config.vocab_size - len(names))
 
     def sample(self, prompts: list[str], n: int, *, temperature: float, top_p: float = 1.0,
-               max_new_tokens: int, seed: int, desc: str = "sample") -> list[list[str]]:
+               max_new_tokens: int, seed: int, desc: str = "sample", index_offset: int = 0) -> list[list[str]]:
+        """``index_offset``: the global index of ``prompts[0]`` when one call is sharded
+        over workers (``backends/ray.py``), so shards draw what the whole call would."""
         from selftaught.progress import progress_bar
 
         if self.model is None:
             raise RuntimeError("hf backend: load() a model before sample()")
-        ids = self.tok(prompts, add_special_tokens=False)["input_ids"]
-        rows = [(len(ids[i]), i) for i in range(len(prompts)) for _ in range(n)]
-        order = sorted(range(len(rows)), key=lambda r: rows[r][0])  # stable: same seed, same batches
-        texts: list[str | None] = [None] * len(rows)
-        bs = self.cfg.batch_size
-        with progress_bar(desc, total=len(rows), unit="samples") as bar:
-            for b, start in enumerate(range(0, len(order), bs)):
-                chunk = order[start : start + bs]
-                outs = self._decode([ids[rows[r][1]] for r in chunk], temperature, top_p, max_new_tokens,
-                                    seed * 1_000_003 + b)
-                for r, text in zip(chunk, outs):
-                    texts[r] = text
-                bar.advance(len(chunk))
+        from selftaught.models.chat import render_prompt
+
+        texts_in = [render_prompt(self.tok, p, self.cfg.chat_template) for p in prompts]
+        ids = self.tok(texts_in, add_special_tokens=False)["input_ids"]
+        with progress_bar(desc, total=len(prompts) * n, unit="samples") as bar:
+            if self.lean is not None:
+                texts = self._sample_lean(ids, n, temperature, top_p, max_new_tokens, seed, index_offset, bar)
+            else:
+                texts = self._sample_hf(ids, n, temperature, top_p, max_new_tokens, seed, bar)
+        texts = [self._cut(t) for t in texts]
         return [texts[i * n : (i + 1) * n] for i in range(len(prompts))]
+
+    def _sample_lean(self, ids, n, temperature, top_p, max_new, seed, offset, bar) -> list[str]:
+        """Rows in (prompt, sample) order, through the lean static-cache decoder."""
+        from selftaught.backends import _batching
+
+        prompts = []
+        for x in ids:
+            tracker = self.tracker() if self.tracker else None
+            names = self.tok.convert_ids_to_tokens(x)
+            prompts.append(_batching.Prompt(x, [tracker.feed(t) for t in names] if tracker else list(range(len(x))), tracker))
+        rows = [(i, j, _batching.row_key(seed, offset + i, j)) for i in range(len(ids)) for j in range(n)]
+        out = _batching.run(self.lean, prompts, rows, batch_size=self.cfg.batch_size, max_new=max_new,
+                            temperature=temperature, top_p=top_p, eos=self.eos, id2tok=self.id2tok,
+                            stop=self._stopper(), on_done=lambda: bar.advance(1))
+        return self.tok.batch_decode(out, skip_special_tokens=True)
+
+    def _stopper(self):
+        """``tokens -> bool``: does the tail of a row contain a stop string?"""
+        if not self.cfg.stop:
+            return None
+        stops, window = self.cfg.stop, 2 * max(len(s) for s in self.cfg.stop) + 2
+        return lambda tokens: any(s in self.tok.decode(tokens[-window:]) for s in stops)
+
+    def _cut(self, text: str) -> str:
+        """The text before the first stop string."""
+        cuts = [text.find(s) for s in self.cfg.stop if s in text]
+        return text[: min(cuts)] if cuts else text
+
+    def _sample_hf(self, ids, n, temperature, top_p, max_new, seed, bar) -> list[str]:
+        """Fallback for non-Llama architectures: HF forward, left-padded batches."""
+        rows = [(len(ids[i]), i) for i in range(len(ids)) for _ in range(n)]
+        order = sorted(range(len(rows)), key=lambda r: rows[r][0])  # stable: same seed, same batches
+        texts: list[str] = [""] * len(rows)
+        bs = self.cfg.batch_size
+        for b, start in enumerate(range(0, len(order), bs)):
+            chunk = order[start : start + bs]
+            outs = self._decode([ids[rows[r][1]] for r in chunk], temperature, top_p, max_new, seed * 1_000_003 + b)
+            for r, text in zip(chunk, outs):
+                texts[r] = text
+            bar.advance(len(chunk))
+        return texts
 
     def _decode(self, batch: list[list[int]], temperature: float, top_p: float, max_new: int, seed: int) -> list[str]:
         import torch

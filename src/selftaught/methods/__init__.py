@@ -26,3 +26,6 @@ class Method(Protocol):
     #     def train(self, it, rows, trainer, out_dir) -> dict
     # and must leave an HF model directory at out_dir; the loop then skips
     # init_model/train_steps.
+    #
+    # Optional: ``def select_metrics(self, it, rows, train) -> dict`` adds the
+    # method's own metrics (``select/...``, ``ttrl/...``) to the select stage's.

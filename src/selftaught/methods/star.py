@@ -52,7 +52,7 @@ class Star:
     def generate(self, it, pool) -> list[dict]:
         c = self.cfg
         problems = it.draw(pool, c.problems_per_iteration)
-        gen = dict(temperature=c.temperature, top_p=c.top_p, max_new_tokens=c.max_new_tokens)
+        gen = dict(temperature=it.temperature(c.temperature), top_p=c.top_p, max_new_tokens=c.max_new_tokens)
         rows = it.sample(problems, c.samples_per_problem, phase="sample", **gen)
         if not c.rationalize:
             return rows

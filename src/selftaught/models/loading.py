@@ -27,13 +27,34 @@ def resolve(spec: str, task=None, seed: int = 0, warm_start_steps: int = 500) ->
             from selftaught.models import tiny
 
             return str(tiny.ensure(task, seed=seed, steps=warm_start_steps))
-        raise ValueError(f"model {spec!r}: unknown built-in model; built-ins: builtin:tiny")
+        from selftaught.models import builtin
+
+        return str(builtin.ensure(name))
     path = Path(spec).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"model {spec!r}: no such directory or file")
+    if path.is_file() and path.suffix == ".gguf":
+        from selftaught.models import gguf
+
+        return str(gguf.ensure(path))
     if path.is_dir() and not (path / "config.json").is_file():
         raise FileNotFoundError(f"model {spec!r}: directory has no config.json, so it is not an HF model directory")
     return str(path)
+
+
+def quiet_hf() -> None:
+    """Our own progress bars show long work; the libraries' per-call bars and
+    notices ("Loading weights", "Tokenizing train dataset", deprecations inside
+    TRL's own config) would bury them."""
+    import warnings
+
+    import datasets
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers\.")
 
 
 def load_pretrained(path: str, for_training: bool = False):
@@ -42,6 +63,7 @@ def load_pretrained(path: str, for_training: bool = False):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    quiet_hf()
     tok = AutoTokenizer.from_pretrained(path)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token

@@ -28,3 +28,7 @@ class Task(Protocol):
 
     # None: ordinary positions 0, 1, 2, ...
     position_tracker: Callable[[], PositionTracker] | None
+
+    # Optional: ``def reasoning_path(self, completion: str) -> str`` -- the part of a
+    # completion that counts as its reasoning path, so RFT can keep only distinct
+    # paths (methods/rft.py). Default: the completion with whitespace normalized.

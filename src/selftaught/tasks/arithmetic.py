@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 
 from pydantic import Field
 
@@ -172,6 +173,19 @@ class Arithmetic:
 
     def verify(self, problem: Problem, completion: str) -> Score:
         return verify(problem, completion)
+
+    def make_problem(self, question: str, id: str | None = None) -> Problem | None:
+        """A problem from free text ``a+b`` (normal digit order), or None if it is not one
+        or is reserved for evaluation (Self-Instruct's new problems, methods/self_instruct.py)."""
+        m = re.fullmatch(r"\s*(\d{1,9})\s*\+\s*(\d{1,9})\s*", question)
+        if not m or _is_eval(int(m.group(1)), int(m.group(2))):
+            return None
+        return _problem(int(m.group(1)), int(m.group(2)), labeled=False)
+
+    def reasoning_path(self, completion: str) -> str:
+        """RFT's distinct-path key: the scratchpad lines (the sequence of equations,
+        as in the paper), without the answer line and blank lines."""
+        return "\n".join(x.strip() for x in completion.split("\n") if x.strip() and not x.startswith("="))
 
 
 def extract_answer(completion: str) -> str | None:

@@ -3,11 +3,16 @@ rows, loss on the completion only; full fine-tune or LoRA (PEFT) by config.
 
 LoRA checkpoints are merged into full weights before saving, so every
 iteration's checkpoint is an ordinary HF model directory any tool can load.
+
+``launch: {num_processes: 2, config_file: ...}`` runs the stage under
+``accelerate launch`` (DDP; FSDP/DeepSpeed via the accelerate config), see
+``_launch.py``.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import tempfile
 import time
@@ -16,6 +21,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from selftaught.config import Component
+from selftaught.trainers._launch import LAUNCHED, Launch
 
 
 class Lora(BaseModel):
@@ -36,6 +42,8 @@ class Config(Component):
     weight_decay: float = 0.0
     max_length: int = Field(1024, description="tokens per example; longer ones are truncated")
     lora: Lora | None = Field(None, description="train a LoRA adapter (merged on save) instead of all weights")
+    launch: Launch | None = Field(None, description="run the stage under `accelerate launch` (multi-process / multi-GPU)")
+    chat_template: bool | None = Field(None, description="train in the model's chat format, as the hf backend samples (None: if it has one)")
 
 
 class PositionCollator:
@@ -85,6 +93,7 @@ class SFT:
 
     def train(self, init_model: str, rows: list[dict], out_dir: str, *, steps: int | None = None, seed: int = 0,
               position_tracker=None, desc: str = "train") -> dict:
+        import torch
         import transformers
         from datasets import Dataset
         from trl import SFTConfig, SFTTrainer
@@ -94,17 +103,24 @@ class SFT:
 
         if not rows:
             raise ValueError("sft: no training rows (nothing was kept this iteration)")
-        transformers.logging.set_verbosity_error()
+        if self.cfg.launch is not None and not os.environ.get(LAUNCHED):
+            from selftaught.trainers import _launch
+
+            return _launch.run(self.cfg, init_model, rows, out_dir, steps=steps, seed=seed,
+                               position_tracker=position_tracker, desc=desc)
         steps = steps or self.cfg.steps
         model, tok = load_pretrained(init_model, for_training=True)
-        data = Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in rows])
+        from selftaught.models.chat import sft_rows
+
+        data = Dataset.from_list(sft_rows(tok, rows, self.cfg.chat_template))
         work = Path(tempfile.mkdtemp(prefix="selftaught-sft-"))
         args = SFTConfig(
-            output_dir=str(work), max_steps=steps, per_device_train_batch_size=self.cfg.batch_size,
+            output_dir=str(work), max_steps=steps,
+            per_device_train_batch_size=max(1, self.cfg.batch_size // int(os.environ.get("WORLD_SIZE", "1"))),
             learning_rate=self.cfg.lr, lr_scheduler_type=self.cfg.lr_scheduler, warmup_steps=self.cfg.warmup_ratio,
             weight_decay=self.cfg.weight_decay, max_length=self.cfg.max_length, completion_only_loss=True,
             logging_steps=max(1, steps // 10), save_strategy="no", report_to=[], seed=seed, data_seed=seed,
-            use_cpu=True, dataloader_num_workers=0, bf16=False, disable_tqdm=True,
+            use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0, bf16=False, disable_tqdm=True,
         )
         collator = DataCollatorForLanguageModeling(pad_token_id=tok.pad_token_id)
         if position_tracker is not None:
@@ -123,6 +139,9 @@ class SFT:
         t0 = time.perf_counter()
         result = trainer.train()
         seconds = time.perf_counter() - t0
+        if not trainer.accelerator.is_main_process:  # under accelerate launch, the main process saves
+            shutil.rmtree(work, ignore_errors=True)
+            return {}
         final = trainer.model.merge_and_unload() if peft_config is not None else trainer.model
         tmp_out = Path(str(out_dir) + ".tmp")
         shutil.rmtree(tmp_out, ignore_errors=True)
@@ -137,6 +156,7 @@ class SFT:
         return {
             "train/steps": steps, "train/rows": len(rows), "train/epochs": round(epochs, 3),
             "train/loss": float(result.training_loss), "train/final_loss": losses[-1] if losses else math.nan,
+            "train/first_loss": losses[0] if losses else math.nan,
             "train/seconds": round(seconds, 2),
             "train/tokens_per_s": round(n_tokens * epochs / seconds, 1) if seconds else 0.0,
         }

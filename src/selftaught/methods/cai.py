@@ -1,0 +1,265 @@
+"""Constitutional AI (Bai et al. 2022, arXiv 2212.08073).
+
+What it does, in two stages:
+- **SL-CAI** (iterations 1..``sl_iterations``): the model drafts a response,
+  critiques it against a principle sampled from the constitution, and revises it
+  (repeatable, a new principle each round); the model is fine-tuned (SFT) on the
+  final revisions, with the prompt as it was -- no critique in the example.
+- **RL-CAI** (later iterations): the model samples two responses per prompt and,
+  as the feedback model, is asked which one better follows a sampled principle
+  (``(A)`` or ``(B)``); the AI-labeled pairs train the next model (RLAIF).
+
+Principles come from a user file (``principles: path``; format in the shipped
+``templates/constitution.txt``: blocks with ``critique:``, ``revision:`` and
+``choose:`` lines); the prompts are ``templates/cai_*.txt``.
+
+Where we depart:
+- RL stage: DPO directly on the AI-labeled pairs instead of training a
+  preference model and running PPO against it.
+- The feedback model's label is parsed from its generated text after
+  ``The answer is: (``, not read off the log-probabilities of ``A``/``B``; with
+  ``swap_check`` each pair is asked in both orders and kept only if the two
+  answers agree (position bias is reported as ``cai/label_a_frac``).
+- The default constitution adds principles about correct reasoning, since our
+  tasks have checkable answers; ``require_correct`` (off: paper) keeps only
+  revisions the verifier accepts. Gold agreement of the labels is reported.
+- SL training continues from the current model (paper: the pretrained model).
+
+Run it: ``selftaught run recipes/cai_arithmetic.yaml`` (trainer ``dpo`` for the
+RL stage; ``sl_trainer`` configures the SFT of the SL stage).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+
+from pydantic import Field
+
+from selftaught import registry, templates
+from selftaught.config import Component
+from selftaught.trainers import sft
+from selftaught.trainers.dpo import require_preference_trainer
+
+FIELDS = ("critique", "revision", "choose")
+EXTRA = {"principle": None, "critique": None, "draft": None, "draft_id": None, "label": None,
+         "label_raw": None, "label_raw_swapped": None, "pair_id": None}
+
+
+class Config(Component):
+    type: str = "cai"
+    principles: str = Field("constitution", description="constitution file (or the shipped one's name)")
+    sl_iterations: int = Field(1, ge=0, description="iterations of the SL stage (critique -> revise -> SFT); RL after")
+    revisions: int = Field(1, ge=1, le=9, description="critique -> revise rounds per draft, each with a new principle (paper: up to 4)")
+    problems_per_iteration: int | None = Field(64, description="prompts drawn from the pool per iteration (None: all)")
+    temperature: float = Field(0.7, description="sampling temperature of drafts and RL responses")
+    max_new_tokens: int = Field(160, description="budget of a draft, revision or response")
+    critique_max_new_tokens: int = Field(128, description="budget of a critique")
+    require_correct: bool = Field(False, description="SL: train only on revisions the verifier accepts (off in the paper)")
+    swap_check: bool = Field(True, description="RL: ask each pair in both orders; keep it only if the answers agree")
+    sl_trainer: sft.Config = Field(sft.Config(steps=50, lr=1e-5, batch_size=8), description="the SFT of the SL stage")
+
+
+def load_principles(name_or_path: str) -> list[dict]:
+    """Principles as dicts with critique/revision/choose; errors name file and line."""
+    path = Path(name_or_path).expanduser()
+    path = path if path.is_file() else templates.HERE / f"{name_or_path}.txt"
+    if not path.is_file():
+        raise FileNotFoundError(f"cai: principles file {name_or_path!r} not found")
+    out, cur, start = [], {}, 1
+    for n, line in enumerate([*path.read_text().splitlines(), ""], 1):
+        line = line.strip()
+        if line.startswith("#"):
+            continue
+        if not line:
+            if cur:
+                missing = [f for f in FIELDS if f not in cur]
+                if missing:
+                    raise ValueError(f"{path}, line {start}: principle lacks field(s) {', '.join(missing)}")
+                out.append(cur)
+            cur = {}
+            continue
+        key, sep, value = line.partition(":")
+        if not sep or key.strip() not in FIELDS:
+            raise ValueError(f"{path}, line {n}: expected `critique:`, `revision:` or `choose:`, got {line[:40]!r}")
+        if not cur:
+            start = n
+        cur[key.strip()] = value.strip()
+    if not out:
+        raise ValueError(f"{path}: no principles")
+    return out
+
+
+def parse_choice(text: str | None) -> str | None:
+    """``A`` or ``B`` from the feedback model's continuation of ``The answer is: (``."""
+    if not text:
+        return None
+    lead = re.match(r"\s*\(?\s*([AB])\b", text)
+    found = re.findall(r"\(([AB])\)|\b(?:answer|response|option) (?:is )?\(?([AB])\b", text)
+    letters = {a or b for a, b in found}
+    if lead:  # the continuation starts with a letter: it is the answer unless the other one is named too
+        return lead.group(1) if letters <= {lead.group(1)} else None
+    return letters.pop() if len(letters) == 1 else None
+
+
+def _extra(rows: list[dict], **values) -> list[dict]:
+    for r in rows:
+        for k, v in EXTRA.items():
+            r.setdefault(k, v)
+        r.update(values)
+    return rows
+
+
+class CAI:
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.principles = load_principles(cfg.principles)
+
+    def stage(self, it) -> str:
+        return "sl" if it.k <= self.cfg.sl_iterations else "rl"
+
+    def _pick(self, it, tag: str, n: int) -> list[int]:
+        rng = random.Random(it.seed(tag))
+        return [rng.randrange(len(self.principles)) for _ in range(n)]
+
+    def generate(self, it, pool) -> list[dict]:
+        problems = it.draw(pool, self.cfg.problems_per_iteration)
+        return self._sl(it, problems) if self.stage(it) == "sl" else self._rl(it, problems)
+
+    def _sl(self, it, problems) -> list[dict]:
+        c = self.cfg
+        crit_t = templates.load("cai_critique", ("prompt", "draft", "critique_request"))
+        rev_t = templates.load("cai_revise", ("prompt", "draft", "critique_request", "critique", "revision_request"))
+        current = _extra(it.sample(problems, 1, temperature=c.temperature, max_new_tokens=c.max_new_tokens,
+                                   phase="draft"))
+        rows = list(current)
+        for rnd in range(c.revisions):
+            picks = [self.principles[i] for i in self._pick(it, f"principle{rnd}", len(problems))]
+            base = [dict(prompt=it.task.prompt(p), draft=r["completion"]) for p, r in zip(problems, current)]
+            prompts = [templates.fill(crit_t, critique_request=pr["critique"], **b) for pr, b in zip(picks, base)]
+            critiques = it.sample(problems, 1, temperature=0.0, max_new_tokens=c.critique_max_new_tokens,
+                                  phase=f"critique{rnd}", prompts=prompts)
+            prompts = [templates.fill(rev_t, critique_request=pr["critique"], critique=cr["completion"],
+                                      revision_request=pr["revision"], **b)
+                       for pr, cr, b in zip(picks, critiques, base)]
+            revised = it.sample(problems, 1, temperature=0.0, max_new_tokens=c.max_new_tokens,
+                                phase=f"revise{rnd}", prompts=prompts)
+            for r, prev, pr, cr in zip(revised, current, picks, critiques):
+                _extra([r], principle=pr["critique"], critique=cr["completion"], draft=prev["completion"],
+                       draft_id=prev["sample_id"])
+            rows += revised
+            current = revised
+        return rows
+
+    def _rl(self, it, problems) -> list[dict]:
+        require_preference_trainer(it, "cai (RL stage)")
+        c, choose_t = self.cfg, templates.load("cai_choose", ("prompt", "question", "a", "b"))
+        rows = _extra(it.sample(problems, 2, temperature=c.temperature, max_new_tokens=c.max_new_tokens,
+                                phase="sample"))
+        firsts, seconds = rows[0::2], rows[1::2]
+        picks = [self.principles[i] for i in self._pick(it, "principle", len(problems))]
+
+        def ask(order, phase):
+            prompts = [templates.fill(choose_t, prompt=x["prompt"], question=pr["choose"], a=a["completion"],
+                                      b=b["completion"]) for x, pr, (a, b) in zip(firsts, picks, order)]
+            return [o["completion"] for o in it.sample(problems, 1, temperature=0.0, max_new_tokens=8,
+                                                        phase=phase, prompts=prompts)]
+
+        raw = ask(list(zip(firsts, seconds)), "label")
+        swapped = ask(list(zip(seconds, firsts)), "label_swapped") if c.swap_check else [None] * len(problems)
+        for a, b, pr, x, y in zip(firsts, seconds, picks, raw, swapped):
+            label = choice_label(parse_choice(x), parse_choice(y) if c.swap_check else "skip")
+            for r in (a, b):
+                r.update(principle=pr["choose"], label=label, label_raw=x, label_raw_swapped=y, pair_id=a["sample_id"])
+        return rows
+
+    def select(self, it, rows: list[dict]) -> tuple[list[dict], list[dict]]:
+        if rows and rows[0]["phase"] == "draft":  # SL stage: train on the final revisions
+            last = max((r["phase"] for r in rows if r["phase"].startswith("revise")), default=None)
+            train = []
+            for r in rows:
+                keep = r["phase"] == last and (r["correct"] or not self.cfg.require_correct)
+                why = "final revision" if keep else ("revision rejected by the verifier" if r["phase"] == last
+                                                     else "draft or intermediate revision")
+                r.update(kept=keep, select_reason=why)
+                if keep:
+                    # the plain task prompt: no critique or revision request in the training example
+                    train.append({"prompt": it.task.prompt(it.problem_of(r)), "completion": r["completion"], "source": "cai_sl",
+                                  "sample_id": r["sample_id"], "problem_id": r["problem_id"]})
+            return rows, train
+        return rl_pairs(rows)
+
+    def select_metrics(self, it, rows: list[dict], train: list[dict]) -> dict:
+        if rows and rows[0]["phase"] == "draft":
+            drafts = [r for r in rows if r["phase"] == "draft"]
+            last = [r for r in rows if r["kept"] or r["select_reason"].startswith("revision rejected")]
+            return {"cai/stage_sl": 1, "cai/draft_correct_frac": sum(r["correct"] for r in drafts) / max(1, len(drafts)),
+                    "cai/revision_correct_frac": sum(r["correct"] for r in last) / max(1, len(last)),
+                    "cai/revision_changed_frac": sum(r["completion"] != r["draft"] for r in last) / max(1, len(last))}
+        return rl_metrics(rows, train)
+
+    def train(self, it, rows: list[dict], trainer, out_dir: str) -> dict:
+        if "chosen" in rows[0]:
+            return trainer.train(it.model, rows, out_dir, ref_model=it.model, seed=it.seed("train"),
+                                 position_tracker=it.task.position_tracker, desc=f"iter {it.k} cai rl dpo")
+        sl = registry.build("trainer", self.cfg.sl_trainer)
+        m = sl.train(it.model, rows, out_dir, steps=self.cfg.sl_trainer.steps, seed=it.seed("train"),
+                     position_tracker=it.task.position_tracker, desc=f"iter {it.k} cai sl sft")
+        return {**m, "train/init": it.model}
+
+    def init_model(self, it) -> str:
+        return it.model
+
+    def train_steps(self, it, n_rows: int) -> int:
+        return self.cfg.sl_trainer.steps
+
+
+def choice_label(first_order: str | None, swapped_order: str | None) -> str:
+    """'first'/'second' (which sample is preferred), or why there is no label.
+    ``swapped_order`` is the answer with the two responses' places exchanged."""
+    if first_order is None or swapped_order is None:
+        return "unparsed"
+    if swapped_order == "skip":
+        return "first" if first_order == "A" else "second"
+    if (first_order, swapped_order) in (("A", "B"), ("B", "A")):
+        return "first" if first_order == "A" else "second"
+    return "inconsistent"
+
+
+def rl_pairs(rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Preferred vs other response of each labeled pair; identical responses are skipped."""
+    train = []
+    for a, b in zip(rows[0::2], rows[1::2]):
+        good, bad = (a, b) if a["label"] == "first" else (b, a)
+        if a["label"] not in ("first", "second"):
+            why = f"no label ({a['label']})"
+        elif a["completion"] == b["completion"]:
+            why = "the two responses are identical"
+        else:
+            why = ""
+            train.append({"prompt": a["prompt"], "chosen": good["completion"], "rejected": bad["completion"],
+                          "source": "cai_rl", "sample_id": good["sample_id"], "rejected_id": bad["sample_id"],
+                          "problem_id": a["problem_id"]})
+        for r in (a, b):
+            r.update(kept=not why, select_reason=why or ("preferred" if r is good else "not preferred"))
+    return rows, train
+
+
+def rl_metrics(rows: list[dict], train: list[dict]) -> dict:
+    firsts = rows[0::2]
+    n = max(1, len(firsts))
+    raw = [parse_choice(r["label_raw"]) for r in firsts]
+    by_id = {r["sample_id"]: r for r in rows}
+    decisive = [t for t in train if by_id[t["sample_id"]]["correct"] != by_id[t["rejected_id"]]["correct"]]
+    out = {"cai/stage_rl": 1, "select/pairs": len(train),
+           "cai/label_parsed_frac": sum(x is not None for x in raw) / n,
+           "cai/label_consistent_frac": sum(r["label"] in ("first", "second") for r in firsts) / n,
+           "cai/label_a_frac": sum(x == "A" for x in raw) / max(1, sum(x is not None for x in raw))}
+    if decisive:
+        out["cai/label_gold_agreement"] = sum(by_id[t["sample_id"]]["correct"] for t in decisive) / len(decisive)
+    return out
+
+
+def build(cfg: Config) -> CAI:
+    return CAI(cfg)

@@ -1,0 +1,151 @@
+"""TTRL: Test-Time Reinforcement Learning (Zuo et al. 2025, arXiv 2504.16084).
+
+What it does: learns without labels. For each question, sample n answers; the
+majority answer is the pseudo-label; each sample's reward is 1 if its answer
+agrees with the majority, else 0; update the policy with RL (GRPO in the paper)
+on that reward. Where gold exists we report how often the pseudo-label is right
+(``ttrl/label_acc``) and how large the majority is (``ttrl/majority_ratio``),
+since the method only helps while the majority is right more often than not.
+
+Two variants (``variant``):
+- ``sft``  train on the majority-consistent traces (reward 1 samples) with the
+  SFT trainer -- rejection sampling on the self-made reward; works with any
+  task, including arithmetic's position coupling.
+- ``grpo`` TRL's ``GRPOTrainer`` (``trainer: {type: grpo}``) on the questions,
+  reward = agreement of each rollout's answer with the pseudo-label.
+
+Where we depart:
+- The paper votes inside each GRPO rollout group (64 votes, 16 trained). Here
+  the vote is taken once per iteration on the generate stage's n samples and the
+  pseudo-label is fixed while GRPO trains on it.
+- The paper trains *on the test set* -- that is its point. Here that is an
+  explicit mode, ``transductive: true``: the questions come from the held-out
+  split, and every iteration's metrics carry ``ttrl/transductive: 1`` so no
+  report can mistake the score for a held-out one. Otherwise (default) the
+  questions come from the train pool and the held-out split stays unseen.
+- Gold answers are never read by selection; they only feed the ``ttrl/`` metrics.
+- ``min_majority_ratio`` (default 0: off) skips questions with a weak majority.
+
+Run it: ``selftaught run recipes/ttrl_arithmetic.yaml`` (SFT variant); GRPO needs a
+task without custom positions: ``method.variant=grpo trainer.type=grpo``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Literal
+
+from pydantic import Field
+
+from selftaught.methods import _filter as F
+
+
+class Config(F.SampleConfig):
+    type: str = "ttrl"
+    samples_per_problem: int = Field(8, ge=2, description="votes per question (paper: 64)")
+    variant: Literal["sft", "grpo"] = Field("sft", description="train on majority-consistent traces, or GRPO")
+    transductive: bool = Field(False, description="train on the held-out questions (the paper's test-time setting)")
+    init: Literal["base", "last"] = Field("last", description="continue from the last model (RL-style, the paper)")
+    min_majority_ratio: float = Field(0.0, ge=0, le=1, description="skip questions whose majority share is lower")
+    max_per_problem: int | None = Field(None, description="sft: keep at most this many consistent traces per question")
+
+
+class TTRL:
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+
+    def generate(self, it, pool) -> list[dict]:
+        source = it.task.eval_set() if self.cfg.transductive else pool
+        return F.sample(it, it.draw(source, self.cfg.problems_per_iteration), self.cfg)
+
+    def vote(self, rows: list[dict]) -> dict[str, tuple[str | None, float]]:
+        """Pseudo-label and majority ratio per problem, from extracted answers only."""
+        return {pid: F.majority_vote([r["answer"] for r in g]) for pid, g in F.by_problem(rows).items()}
+
+    def select(self, it, rows: list[dict]) -> tuple[list[dict], list[dict]]:
+        votes = self.vote(rows)
+        for r in rows:
+            r["pseudo_label"], r["majority_ratio"] = votes[r["problem_id"]]
+        labelled = lambda r: r["pseudo_label"] is not None and r["majority_ratio"] >= self.cfg.min_majority_ratio
+        agrees = lambda r: labelled(r) and r["answer"] == r["pseudo_label"]
+        why = lambda r: ("no answer to vote on" if r["pseudo_label"] is None else
+                         f"majority share {r['majority_ratio']:.2f} < {self.cfg.min_majority_ratio}" if not labelled(r)
+                         else f"answer {r['answer']} disagrees with majority {r['pseudo_label']}")
+        F.cap_per_problem(rows, agrees, self.cfg.max_per_problem, it.seed("select"), why_not=why)
+        for r in rows:
+            if r["kept"]:
+                r["select_reason"] = f"agrees with majority {r['pseudo_label']} ({r['majority_ratio']:.2f})"
+        return rows, F.train_rows(it, rows, pseudo_label="pseudo_label")
+
+    def select_metrics(self, it, rows: list[dict], train: list[dict]) -> dict:
+        return {**label_metrics(rows), "ttrl/transductive": int(self.cfg.transductive),
+                "ttrl/kept_correct_frac": F.frac(sum(r["correct"] for r in rows if r["kept"]),
+                                                 sum(bool(r["kept"]) for r in rows))}
+
+    def init_model(self, it) -> str:
+        return F.init_model(it, self.cfg)
+
+    def train_steps(self, it, n_rows: int) -> int:
+        return F.train_steps(it, self.cfg)
+
+
+def label_metrics(rows: list[dict]) -> dict:
+    """Pseudo-labels against gold: a label is right when the rows giving that
+    answer are judged correct by the real verifier (its own answer equivalence)."""
+    right, ratios, labelled = 0, [], 0
+    for g in F.by_problem(rows).values():
+        label, ratio = g[0]["pseudo_label"], g[0]["majority_ratio"]
+        ratios.append(ratio)
+        if label is not None:
+            labelled += 1
+            right += any(r["correct"] for r in g if r["answer"] == label)
+    return {"ttrl/label_acc": F.frac(right, labelled), "ttrl/majority_ratio": F.frac(sum(ratios), len(ratios)),
+            "ttrl/problems_labelled": labelled, "ttrl/problems": len(ratios)}
+
+
+class TTRLGRPO(TTRL):
+    """``variant: grpo``: one prompt row per labelled question; GRPO's reward is agreement."""
+
+    def generate(self, it, pool) -> list[dict]:
+        if it.task.position_tracker is not None:
+            raise ValueError(f"ttrl variant=grpo: task {it.task.name!r} needs custom position ids, which TRL's "
+                             "GRPOTrainer cannot pass; use method.variant=sft with this task")
+        return super().generate(it, pool)
+
+    def select(self, it, rows: list[dict]) -> tuple[list[dict], list[dict]]:
+        rows, _ = super().select(it, rows)
+        seen, prompts = set(), []
+        for r in rows:
+            if r["kept"] and r["problem_id"] not in seen:
+                seen.add(r["problem_id"])
+                p = it.problems[r["problem_id"]]
+                prompts.append({"prompt": it.task.prompt(p), "completion": None, "source": "question",
+                                "sample_id": r["sample_id"], "problem_id": p.id, "pseudo_label": r["pseudo_label"]})
+        return rows, prompts
+
+    def train(self, it, rows: list[dict], trainer, out_dir: str) -> dict:
+        if not getattr(trainer, "takes_reward_fn", False):
+            raise ValueError("ttrl variant=grpo needs an RL trainer: set trainer.type=grpo")
+        m = trainer.train(F.init_model(it, self.cfg), rows, out_dir, steps=F.train_steps(it, self.cfg),
+                          seed=it.seed("train"), position_tracker=it.task.position_tracker,
+                          desc=f"iter {it.k} grpo", reward_fn=agreement_reward(it))
+        return {**m, "train/init": F.init_model(it, self.cfg)}
+
+
+def agreement_reward(it):
+    """TTRL's reward as a plain callable in TRL's signature: 1.0 when a rollout's
+    extracted answer equals its question's pseudo-label. The answer is read
+    with the gold answer blanked out, so the reward cannot see gold."""
+
+    def agreement(prompts, completions, problem_id, pseudo_label, **_) -> list[float]:
+        out = []
+        for c, pid, label in zip(completions, problem_id, pseudo_label):
+            blind = replace(it.problems[pid], answer="", rationale=None)
+            out.append(float(it.task.verify(blind, c).answer == label))
+        return out
+
+    return agreement
+
+
+def build(cfg: Config):
+    return TTRLGRPO(cfg) if cfg.variant == "grpo" else TTRL(cfg)

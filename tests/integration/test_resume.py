@@ -1,0 +1,88 @@
+"""kill -9 in the middle of a run, resume, and get what an uninterrupted run gets.
+
+Sampling and training are deterministic on CPU for a fixed seed and thread
+count, so the resumed run must equal the uninterrupted one record for record
+(the only difference allowed: wall times, and absolute paths that name the run
+directory)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import MICRO
+
+
+def _run_cmd(root: Path, overrides: list[str]) -> list[str]:
+    return [sys.executable, "-m", "selftaught.cli", "run", *MICRO, f"out_dir={root.parent}", f"name={root.name}", *overrides]
+
+
+def _records(root: Path) -> dict:
+    """Every record and metric of a run, with run-dir paths and wall times normalised away."""
+    out = {}
+    for p in sorted(root.rglob("*.parquet")):
+        rows = pq.read_table(p).to_pylist()
+        out[str(p.relative_to(root))] = json.loads(json.dumps(rows, default=str).replace(str(root), "<run>"))
+    for p in sorted(root.glob("iter_*/metrics.json")):
+        m = json.loads(p.read_text().replace(str(root), "<run>"))
+        out[str(p.relative_to(root))] = {k: v for k, v in m.items() if not k.startswith(("time/", "train/seconds", "train/tokens_per_s"))}
+    return out
+
+
+def _kill_when(cmd, env, root: Path, marker: str, delay: float) -> None:
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while not (root / marker).exists():
+        if proc.poll() is not None or time.time() > deadline:
+            pytest.fail(f"run ended before {marker} appeared (exit {proc.returncode})")
+        time.sleep(0.05)
+    time.sleep(delay)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory, model_cache) -> Path:
+    """The uninterrupted run every crashed-and-resumed run must equal."""
+    root = tmp_path_factory.mktemp("clean") / "run"
+    env = {**os.environ, "SELFTAUGHT_CACHE": str(model_cache), "OMP_NUM_THREADS": "1"}
+    subprocess.run(_run_cmd(root, []), env=env, check=True, capture_output=True)
+    return root
+
+
+@pytest.mark.parametrize("marker,delay", [
+    ("iter_000/evaluate.done", 0.3),   # inside iteration 1's generate
+    ("iter_001/select.done", 0.5),     # inside iteration 1's train
+    ("iter_001/train.done", 0.2),      # inside iteration 1's evaluate
+    ("iter_002/generate.done", 0.0),   # between stages
+])
+def test_kill_and_resume_equals_uninterrupted(tmp_path, clean_run, model_cache, marker, delay):
+    env = {**os.environ, "SELFTAUGHT_CACHE": str(model_cache), "OMP_NUM_THREADS": "1"}
+    crashed = tmp_path / "crashed"
+    _kill_when(_run_cmd(crashed, []), env, crashed, marker, delay)
+    assert not (crashed / "iter_002" / "evaluate.done").exists(), "the kill came too late to test anything"
+    resumed = subprocess.run(_run_cmd(crashed, []), env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert _records(crashed) == _records(clean_run)
+    lines = (crashed / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["iteration"] for x in lines] == [0, 1, 2]  # nothing lost, nothing doubled
+
+
+def test_second_process_on_same_run_is_refused(tmp_path, model_cache):
+    env = {**os.environ, "SELFTAUGHT_CACHE": str(model_cache), "OMP_NUM_THREADS": "1"}
+    root = tmp_path / "busy"
+    first = subprocess.Popen(_run_cmd(root, []), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while not (root / "config.yaml").exists():
+            time.sleep(0.05)
+        second = subprocess.run(_run_cmd(root, []), env=env, capture_output=True, text=True)
+        assert second.returncode != 0 and "in use by pid" in second.stderr
+    finally:
+        first.kill()
+        first.wait()

@@ -2,7 +2,7 @@
 SmolLM2-135M-Instruct x reasoning-gym basic_arithmetic (1-2 digit +/-, in its
 zone of proximal development; recipes/star_smollm2_reasoning_gym.yaml's task).
 
-    flock /tmp/selftaught-heavy.lock python benchmarks/methods_pref.py strategies [n]
+    flock /tmp/selftaught-heavy.lock python benchmarks/methods_pref.py strategies [n [strategy ...]]
     flock /tmp/selftaught-heavy.lock python benchmarks/methods_pref.py train spin|self_rewarding|cai
 
 ``strategies``: held-out accuracy of the untrained model under each eval
@@ -46,7 +46,7 @@ def _merge(key: str, value) -> dict:
     return data
 
 
-def strategies_part(n: int) -> None:
+def strategies_part(n: int, names: list[str]) -> None:
     from selftaught import config, registry, strategies
     from selftaught.evaluate import accuracy_metrics
     from selftaught.iteration import Iteration
@@ -58,18 +58,21 @@ def strategies_part(n: int) -> None:
     backend = registry.build("backend", cfg.backend)
     problems = task.eval_set()
     it = Iteration(0, cfg, task, backend, model, model, checkpoint_hash(model), {p.id: p for p in problems})
-    out = []
     for name, extra in STRATEGIES:
+        if names and name not in names:
+            continue
         ecfg = cfg.eval.model_copy(update={"strategy": name, **extra})
         t0 = time.perf_counter()
         _, final, m = strategies.run(name, it, problems, ecfg)
         acc = accuracy_metrics(final)
-        out.append({"strategy": name, "acc": acc["eval/acc"], "ci_low": acc["eval/acc_ci_low"],
-                    "ci_high": acc["eval/acc_ci_high"], "n": acc["eval/acc_n"],
-                    "generations_per_problem": round(m["eval/generations_per_problem"], 2),
-                    "seconds": round(time.perf_counter() - t0, 1)})
-        print(out[-1], flush=True)
-    _merge("strategies", {"model": cfg.model, "task": cfg.task.type, "kwargs": cfg.task.kwargs, "rows": out})
+        row = {"strategy": name, "acc": acc["eval/acc"], "ci_low": acc["eval/acc_ci_low"],
+               "ci_high": acc["eval/acc_ci_high"], "n": acc["eval/acc_n"],
+               "generations_per_problem": round(m["eval/generations_per_problem"], 2),
+               "seconds": round(time.perf_counter() - t0, 1), "settings": extra}
+        print(row, flush=True)
+        old = json.loads(RESULTS.read_text()).get("strategies", {}) if RESULTS.is_file() else {}
+        rows = [r for r in old.get("rows", []) if r["strategy"] != name] + [row]  # one job per strategy is fine
+        _merge("strategies", {"model": cfg.model, "task": cfg.task.type, "kwargs": cfg.task.kwargs, "rows": rows})
 
 
 def train_part(method: str) -> None:
@@ -118,7 +121,7 @@ def table() -> None:
 if __name__ == "__main__":
     args = sys.argv[1:]
     if args and args[0] == "strategies":
-        strategies_part(int(args[1]) if len(args) > 1 else 80)
+        strategies_part(int(args[1]) if len(args) > 1 else 80, args[2:])
     elif args and args[0] == "train":
         train_part(args[1])
     table()

@@ -22,7 +22,7 @@ from rich.markup import escape
 
 # Tables are wide (one column per digit count): don't squeeze them to 80 columns in logs.
 out = Console() if sys.stdout.isatty() else Console(width=200)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # error paragraphs wrap in the terminal, not at 80 columns
 
 
 def _load(target: str | None, overrides: list[str]):

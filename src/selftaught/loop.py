@@ -55,16 +55,18 @@ def _model_after(store: RunStore, k: int, base: str) -> str:
 def run(cfg: RunConfig, root: str | Path | None = None, on_iteration=None) -> RunStore:
     store = RunStore(root or Path(cfg.out_dir) / cfg.name)
     on_iteration = after_each_iteration(cfg, store, on_iteration)  # report.html and trackers, then the caller's
+    # Everything that can fail on bad input fails here, before anything is written.
+    store.check(to_yaml(cfg))
+    task = registry.build("task", cfg.task)
+    pool, held_out = task.train_pool(), task.eval_set()
+    _check_disjoint(pool, held_out)
+    base = resolve(cfg.model, task, seed=cfg.seed, warm_start_steps=cfg.warm_start_steps)
+    backend = registry.build("backend", cfg.backend)
+    method = registry.build("method", cfg.method)
+    trainer = registry.build("trainer", cfg.trainer)
+    problems = {p.id: p for p in [*pool, *held_out]}
     with store.lock():
         store.create_or_check(to_yaml(cfg))
-        task = registry.build("task", cfg.task)
-        pool, held_out = task.train_pool(), task.eval_set()
-        _check_disjoint(pool, held_out)
-        base = resolve(cfg.model, task, seed=cfg.seed, warm_start_steps=cfg.warm_start_steps)
-        backend = registry.build("backend", cfg.backend)
-        method = registry.build("method", cfg.method)
-        trainer = registry.build("trainer", cfg.trainer)
-        problems = {p.id: p for p in [*pool, *held_out]}
 
         def at(k: int, model: str) -> Iteration:
             return Iteration(k, cfg, task, backend, base, model, checkpoint_hash(model), problems)

@@ -77,9 +77,10 @@ class RunStore:
         self.root = Path(root)
 
     # --- life cycle -----------------------------------------------------------------
-    def create_or_check(self, config_yaml: str) -> bool:
-        """Write config.yaml on a new run; on an existing one, insist it is the same
-        config (resuming with other settings would mix two experiments). True if resuming."""
+    def check(self, config_yaml: str) -> bool:
+        """Read-only: may a run with this config start or resume here? True if resuming.
+        An existing run must have the same config (resuming with other settings would
+        mix two experiments); a directory that is not a run is never written into."""
         cfg_path = self.root / "config.yaml"
         if cfg_path.exists():
             if cfg_path.read_text() != config_yaml:
@@ -89,8 +90,14 @@ class RunStore:
             return True
         if self.root.exists() and any(p for p in self.root.iterdir() if p.name != "run.lock"):
             raise RunDirError(f"{self.root} exists but has no config.yaml: it is not a selftaught run; refusing to write into it")
+        return False
+
+    def create_or_check(self, config_yaml: str) -> bool:
+        """``check``, then write config.yaml on a new run. True if resuming."""
+        if self.check(config_yaml):
+            return True
         self.root.mkdir(parents=True, exist_ok=True)
-        write_text(cfg_path, config_yaml)
+        write_text(self.root / "config.yaml", config_yaml)
         return False
 
     @contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -29,7 +30,7 @@ def table(history: list[dict], title: str = "") -> Table:
             _num(m.get("gen/samples")), _num(m.get("select/kept")), _num(m.get("select/kept_rationalized")),
             f"{m['select/kept_wrong_working_frac']:.1%}" if "select/kept_wrong_working_frac" in m else "",
             _num(m.get("mix/natural_rows")), *_collapse(m),
-            _num(m.get("time/train_s")), f"{total:.0f}", m.get("gate/stop") or "",
+            _num(m.get("time/train_s")), f"{total:.0f}", escape(m.get("gate/stop") or ""),
         )
     return t
 
@@ -42,7 +43,7 @@ def _collapse(m: dict) -> list[str]:
     warns = m.get("collapse/warnings") or []
     worst = max((w["severity"] for w in warns), key=("high", "critical").index, default="")
     return ["" if d3 is None else f"{d3:.3f}", "" if rep is None else f"{rep:.2f}",
-            "" if ppl is None else f"{ppl:.3g}", f"{len(warns)} {worst}" if warns else ""]
+            "" if ppl is None else f"{ppl:.2f}", f"{len(warns)} {worst}" if warns else ""]
 
 
 def verdict(history: list[dict], root=None) -> list[str]:

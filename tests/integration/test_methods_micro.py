@@ -23,14 +23,15 @@ def run(micro, method, *overrides):
     metrics = [json.loads(x) for x in (root / "metrics.jsonl").read_text().splitlines()]
     assert [m["iteration"] for m in metrics] == [0, 1, 2] and all("eval/acc" in m for m in metrics)
 
-    def rows(k, name):
-        return pq.read_table(root / f"iter_{k:03d}" / f"{name}.parquet").to_pylist()
+    def rows(k, name):  # training rows: only the method's own, not the mix stage's natural data
+        out = pq.read_table(root / f"iter_{k:03d}" / f"{name}.parquet").to_pylist()
+        return [r for r in out if r.get("source") != "natural"] if name == "train" else out
 
     return cfg, root, metrics, rows
 
 
 def test_rft(micro):
-    _, _, metrics, rows = run(micro, "rft")
+    _, _, metrics, rows = run(micro, "rft", "mix.natural_fraction=0", "mix.dedup=none")  # the rule alone
     for k in (1, 2):
         samples, train = rows(k, "samples"), rows(k, "train")
         assert set(Counter(s["problem_id"] for s in samples).values()) == {4}
@@ -119,7 +120,7 @@ def test_ttrl_grpo_on_a_tiny_model(tmp_path, seed=0):
     problems = {str(i): Problem(str(i), str(i), str(i)) for i in range(4)}
     it = SimpleNamespace(k=1, task=task, problems=problems, base_model=str(tmp_path / "m0"), model=str(tmp_path / "m0"),
                          cfg=SimpleNamespace(trainer=SimpleNamespace(steps=2)), seed=lambda stage: seed)
-    rows = [{"prompt": task.prompt(p), "completion": None, "problem_id": p.id, "pseudo_label": "7"} for p in problems.values()]
+    rows = [{"prompt": task.prompt(p), "problem_id": p.id, "pseudo_label": "7"} for p in problems.values()]
     method = ttrl.build(ttrl.Config(variant="grpo"))
     reward = ttrl.agreement_reward(it)
     assert reward(["p", "p"], ["7\n", "3"], ["0", "1"], ["7", "7"]) == [1.0, 0.0]

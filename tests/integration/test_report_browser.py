@@ -88,5 +88,6 @@ def test_report_of_a_micro_run_in_chromium(micro, tmp_path):
     assert console_messages(res.stderr) == []
     width, height, raw = png_pixels(shot)
     assert (width, height) == (1280, 1600)
-    # A blank page filters to (almost) all zero bytes; plots, text and colours do not.
-    assert len(set(raw)) > 100 and sum(b != 0 for b in raw) > len(raw) // 50
+    # PNG filtering turns flat areas into zero bytes: a page with one word of text measured
+    # 0.03% non-zero bytes and 99 distinct values, reports of real runs 1.5-2.2% and 256.
+    assert len(set(raw)) > 200 and sum(b != 0 for b in raw) > len(raw) // 200

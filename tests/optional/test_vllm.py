@@ -20,10 +20,10 @@ PROMPTS = ["12+345\n", "9+9\n", "1234567+7654321\n", "5+", "0\n", "77+1\n"]
 def _model_dir(root, seed):
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    torch.manual_seed(seed)
+    torch.manual_seed(seed)  # head_dim 32: vLLM's CPU attention has no kernel for 16
     tok = build_tokenizer(ALPHABET)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=256,
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=128, intermediate_size=256, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, head_dim=32, max_position_embeddings=256,
                       initializer_range=0.3, pad_token_id=0, eos_token_id=1, bos_token_id=None, tie_word_embeddings=True)
     d = root / f"m{seed}"
     LlamaForCausalLM(cfg).save_pretrained(d)

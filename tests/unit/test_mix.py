@@ -84,7 +84,7 @@ def test_dedup_within_problem_by_default(tmp_path):
     assert samples[0]["kept"] and samples[2]["kept"]
     out, _ = mix.apply(it_for(tmp_path, natural_fraction=0.0, dedup="global"), RunStore(tmp_path), [], train)
     assert [r["sample_id"] for r in out] == ["a", "d"]
-    out, _ = mix.apply(it_for(tmp_path, natural_fraction=0.0, dedup="off"), RunStore(tmp_path), [], train)
+    out, _ = mix.apply(it_for(tmp_path, natural_fraction=0.0, dedup="none"), RunStore(tmp_path), [], train)
     assert len(out) == 4
 
 

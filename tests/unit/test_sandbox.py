@@ -163,3 +163,21 @@ def test_parallel_workers_keep_results_in_order(box):
 def test_unknown_isolation_level_is_an_error():
     with pytest.raises(ValueError, match="expected one of"):
         Sandbox(isolation_level="docker")
+
+
+@pytest.mark.parametrize("level", ["unshare", "none"])
+def test_fallback_levels_still_judge_correctly(level):
+    if not isolation.works(level):
+        pytest.skip(f"isolation level {level} does not start on this machine")
+    box = Sandbox(Limits(cpu_s=2, wall_s=4, nproc=16), isolation_level=level)
+    assert box.level == level
+    assert box.check(GOOD, TEST, "double").passed
+    for name in ("os._exit(0) inside the call", "always-equal object", "steal the nonce from frames"):
+        assert not box.check(FAKES[name], TEST, "double").passed, name
+    assert box.run("while True:\n    pass\n").status in ("killed", "timeout")
+    if level == "unshare":
+        assert "refused" in box.run(FAKE_CONNECT).stdout
+
+
+FAKE_CONNECT = ("import socket\ns = socket.socket()\ns.settimeout(2)\ntry:\n    s.connect(('1.1.1.1', 53)); print('CONNECTED')\n"
+                "except OSError:\n    print('refused')\n")

@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import os
 
-from pydantic import Field, field_validator
+from pydantic import Field, SerializeAsAny, field_validator
 
 from selftaught.config import Component
 
 
 class Config(Component):
     type: str = "ray"
-    backend: Component = Field(description="the backend each worker runs (hf, vllm, ...)")
+    backend: SerializeAsAny[Component] = Field(description="the backend each worker runs (hf, vllm, ...)")
     address: str | None = Field(None, description="Ray cluster address (default: $RAY_ADDRESS, else a local cluster)")
     workers: int = Field(2, ge=1, description="backend replicas (Ray actors)")
     cpus_per_worker: float = Field(1.0, description="CPUs per replica (also its torch threads)")

@@ -34,7 +34,9 @@ class SampleConfig(Component):
 
 
 def sample(it, problems, cfg: SampleConfig, n: int | None = None, phase: str = "sample", **kw) -> list[dict]:
-    gen = dict(temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens)
+    # the mix config's temperature schedule, if any, overrides the method's (Iteration.temperature)
+    temperature = it.temperature(cfg.temperature) if hasattr(it, "temperature") else cfg.temperature
+    gen = dict(temperature=temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens)
     return it.sample(problems, n or cfg.samples_per_problem, phase=phase, **{**gen, **kw})
 
 

@@ -66,8 +66,9 @@ class ReST:
         return rows, F.train_rows(it, rows, reward="rest_reward")
 
     def improve_plan(self, rows: list[dict]) -> list[tuple[float, list[dict]]]:
-        """(τ_i, rows with reward >= τ_i) for each Improve step."""
-        return [(t, [r for r in rows if r["reward"] >= t]) for t in self.cfg.thresholds]
+        """(τ_i, rows with reward >= τ_i) for each Improve step. Rows without a reward --
+        natural data the loop's mix stage added -- are gold and pass every threshold."""
+        return [(t, [r for r in rows if r.get("reward") is None or r["reward"] >= t]) for t in self.cfg.thresholds]
 
     def train(self, it, rows: list[dict], trainer, out_dir: str) -> dict:
         """The Improve steps, each from the previous one's model; the last lands in out_dir."""
@@ -96,8 +97,8 @@ class ReST:
 
     def select_metrics(self, it, rows: list[dict], train: list[dict]) -> dict:
         out = {"select/reward_mean": F.frac(sum(r["rest_reward"] for r in rows), len(rows))}
-        for i, (tau, subset) in enumerate(self.improve_plan(train), start=1):
-            out[f"select/above_tau_{i}"] = len(subset)
+        for i, tau in enumerate(self.cfg.thresholds, start=1):
+            out[f"select/above_tau_{i}"] = sum(r["rest_reward"] >= tau for r in rows)
         return out
 
 

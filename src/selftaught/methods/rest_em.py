@@ -49,8 +49,9 @@ class RestEM:
 
     def select_metrics(self, it, rows: list[dict], train: list[dict]) -> dict:
         passed = [r for r in rows if r["reward"] >= self.cfg.threshold]
-        return {"select/above_threshold": len(passed), "select/over_cap_dropped": len(passed) - len(train),
-                "select/problems_with_kept": len({t["problem_id"] for t in train})}
+        return {"select/above_threshold": len(passed),
+                "select/over_cap_dropped": sum(r["select_reason"].startswith("over the cap") for r in rows),
+                "select/problems_with_kept": len({r["problem_id"] for r in rows if r["kept"]})}
 
     def init_model(self, it) -> str:
         return F.init_model(it, self.cfg)  # default base: the M-step restarts from it (the paper's point)

@@ -52,9 +52,10 @@ class RFT:
         correct = [r for r in rows if r["correct"]]
         solved = {r["problem_id"] for r in correct}
         dupes = sum(r["select_reason"].startswith("duplicate") for r in rows)
+        paths = sum(bool(r["kept"]) for r in rows)  # after the loop's mix stage, which may drop more
         return {"select/correct": len(correct), "select/duplicates_dropped": dupes,
-                "select/solved_problems": len(solved), "select/distinct_paths": len(train),
-                "select/paths_per_solved_problem": F.frac(len(train), len(solved))}
+                "select/solved_problems": len(solved), "select/distinct_paths": paths,
+                "select/paths_per_solved_problem": F.frac(paths, len(solved))}
 
     def init_model(self, it) -> str:
         return F.init_model(it, self.cfg)

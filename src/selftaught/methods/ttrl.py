@@ -119,7 +119,8 @@ class TTRLGRPO(TTRL):
             if r["kept"] and r["problem_id"] not in seen:
                 seen.add(r["problem_id"])
                 p = it.problems[r["problem_id"]]
-                prompts.append({"prompt": it.task.prompt(p), "completion": None, "source": "question",
+                # no "completion" key: the loop's mix stage leaves prompt-only rows alone
+                prompts.append({"prompt": it.task.prompt(p), "source": "question",
                                 "sample_id": r["sample_id"], "problem_id": p.id, "pseudo_label": r["pseudo_label"]})
         return rows, prompts
 

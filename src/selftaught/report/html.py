@@ -44,11 +44,10 @@ def render(run: Run) -> str:
         '<main>',
         _section("Held-out accuracy", accuracy_charts([run]),
                  "Greedy pass@1 on the held-out split; shaded: 95% Wilson interval (n = held-out problems per group)."),
-        _section("Samples per iteration", samples_chart(run)),
+        _section("Samples and wall time", samples_chart(run) + time_chart(run)),
         _section("pass@k", pass_k_charts([run]), empty="no pass@k in this run (set eval.pass_k > 0)"),
         _section("Diversity and collapse", collapse_charts([run]) + warnings_table(run),
                  empty="no collapse/ metrics in this run"),
-        _section("Stage wall time", time_chart(run)),
         _section("Every metric", metrics_table(run)),
         _section("Example traces", examples(run), empty="no samples yet"),
         _section("Resolved config", f"<pre>{_e(run.config_text)}</pre>"),
@@ -58,6 +57,8 @@ def render(run: Run) -> str:
 
 
 def _section(title: str, content: str, note: str = "", empty: str = "") -> str:
+    if content.startswith("<figure"):
+        content = f'<div class="charts">{content}</div>'
     if not content.strip():
         if not empty:
             return ""
@@ -119,7 +120,7 @@ def samples_chart(run: Run) -> str:
     bars = [(label, [m.get(key) if is_number(m.get(key)) else None for m in h])
             for key, label in (("gen/samples", "generated"), ("select/kept", "kept"),
                                ("select/kept_rationalized", "kept after rationalization (hint)"))]
-    return f'<div class="charts">{svg.bar_chart("samples generated / kept per iteration", xs, bars, y_label="samples")}</div>'
+    return svg.bar_chart("samples generated / kept per iteration", xs, bars, y_label="samples")
 
 
 def lines_chart(runs: list[Run], keys: list[str], title: str, percent: bool = False, marks=()) -> str:
@@ -200,7 +201,7 @@ def time_chart(run: Run) -> str:
         return ""
     xs = [m["iteration"] for m in run.history]
     bars = [(s, [m.get(f"time/{s}_s") if is_number(m.get(f"time/{s}_s")) else None for m in run.history]) for s in stages]
-    return f'<div class="charts">{svg.bar_chart("wall time per stage", xs, bars, stacked=True, y_label="seconds")}</div>'
+    return svg.bar_chart("wall time per stage", xs, bars, stacked=True, y_label="seconds")
 
 
 def metrics_table(run: Run) -> str:

@@ -45,6 +45,8 @@ def fmt(v: float, percent: bool = False) -> str:
         return f"{v:.0%}" if abs(v * 100 - round(v * 100)) < 1e-9 else f"{v:.1%}"
     if abs(v) >= 1000:
         return f"{v:,.0f}"
+    if 0 < abs(v) < 0.01:  # 0.00008, not 8e-05
+        return f"{v:.6f}".rstrip("0")
     return f"{v:.3g}"
 
 
@@ -104,7 +106,7 @@ def line_chart(title: str, series: list[Series], *, y_label: str = "", percent: 
     else:
         vals = [y for s in series for _, y in s.points] + [v for s in series for _, lo, hi in s.band for v in (lo, hi)]
         y_lo = min(0.0, min(vals, default=0.0))
-        y_hi = _nice_max(max(vals, default=1.0))
+        y_hi = _nice_max(max(vals, default=1.0) * 1.05)  # headroom: a flat line is not drawn on the frame
     f = _Frame(xs, y_lo, y_hi)
     parts = f.axes(title, _x_ticks(xs), y_label, percent)
     for x, text in marks:

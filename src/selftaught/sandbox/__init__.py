@@ -112,22 +112,22 @@ class Sandbox:
         with ThreadPoolExecutor(self.workers) as pool:
             return list(pool.map(lambda j: self.check(**j), jobs))
 
-    def _rlimits(self) -> dict:
+    def _rlimits(self, uid: int) -> dict:
         lim = self.limits
-        return {"cpu": lim.cpu_s, "as": lim.memory_mb << 20, "nproc": isolation.nproc_limit(lim.nproc),
+        return {"cpu": lim.cpu_s, "as": lim.memory_mb << 20, "nproc": isolation.nproc_limit(lim.nproc, uid),
                 "fsize": lim.file_mb << 20, "core": 0, "nofile": 256}
 
     def _execute(self, mode: str, payload: dict) -> Result:
         import json
 
         nonce = secrets.token_hex(16)
-        uid = isolation.job_uid()
+        uid = isolation.job_uid(self.level)
         read_end, write_end = os.pipe()
         workdir = tempfile.mkdtemp(prefix="selftaught-sandbox-")
         try:
             if uid >= 0:
                 os.chown(workdir, uid, uid)
-            argv = isolation.command(self.level, mode, write_end, uid, self._rlimits(), self.limits.tmp_mb)
+            argv = isolation.command(self.level, mode, write_end, uid, self._rlimits(uid), self.limits.tmp_mb)
             with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
                 start = time.monotonic()
                 proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out, stderr=err, pass_fds=(write_end,),

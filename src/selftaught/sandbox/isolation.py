@@ -22,16 +22,26 @@ def is_root() -> bool:
     return os.geteuid() == 0
 
 
-def job_uid() -> int:
+def _world_readable(path: str) -> bool:
+    p = Path(path).resolve()
+    return all(os.stat(d).st_mode & 0o001 for d in [p, *p.parents]) and bool(os.stat(p).st_mode & 0o004)
+
+
+def job_uid(level: str = "bwrap") -> int:
     """A fresh uid per execution when we are root: RLIMIT_NPROC counts processes per
-    uid, and is not enforced at all for uid 0. -1 means "stay who we are"."""
-    return 1_000_000 + random.SystemRandom().randrange(1_000_000_000) if is_root() else -1
+    uid, and is not enforced at all for uid 0. -1 means "stay who we are" -- also at
+    the fallback levels when another uid could not read the standard library (e.g.
+    a Python under /root), where the sandbox then runs as root (see docs/sandbox.md)."""
+    if not is_root() or (level != "bwrap" and not _world_readable(python_layout()["stdlib"])):
+        return -1
+    return 1_000_000 + random.SystemRandom().randrange(1_000_000_000)
 
 
-def nproc_limit(n: int) -> int:
-    """Without root the sandbox shares our uid, so the cap must sit above the processes
-    we already run: it then bounds what the program adds, not its total."""
-    if is_root():
+def nproc_limit(n: int, uid: int = -1) -> int:
+    """With a uid of its own the cap is ``n``. Sharing our uid, the cap must sit above
+    the processes we already run: it then bounds what the program adds, not its total
+    (and as root it is not enforced at all)."""
+    if uid >= 0:
         return n
     uid, mine = str(os.getuid()), 0
     for status in Path("/proc").glob("[0-9]*/status"):
@@ -107,7 +117,7 @@ def works(level: str) -> bool:
     if level != "none" and not shutil.which("bwrap" if level == "bwrap" else "unshare"):
         return False
     try:
-        argv = command(level, "probe", 1, job_uid(), {}, 1)
+        argv = command(level, "probe", 1, job_uid(level), {}, 1)
         r = subprocess.run(argv[: argv.index("-c") + 1] + ["print('ok')"], capture_output=True, timeout=30, env=ENV)
         return r.returncode == 0 and r.stdout.strip() == b"ok"
     except (OSError, subprocess.SubprocessError):

@@ -31,11 +31,11 @@ STRATEGIES = [("greedy", {}), ("maj@3", {"temperature": 0.7}), ("self_refine", {
               ("reflexion", {"rounds": 2})]
 TRAIN = {
     "spin": ["method.target=answer", "method.problems_per_iteration=48", "method.temperature=0.7"],
-    "self_rewarding": ["method.problems_per_iteration=24", "method.candidates=4",
-                       "method.judge_samples=1", "method.judge_max_new_tokens=96"],
+    "self_rewarding": ["method.problems_per_iteration=16", "method.candidates=4",
+                       "method.judge_samples=1", "method.judge_max_new_tokens=64"],
     "cai": ["method.sl_iterations=0", "method.problems_per_iteration=48"],
 }
-COMMON = ["task.eval_size=80", "gate.natural_ppl_examples=0", "eval.max_new_tokens=96"]
+COMMON = ["task.eval_size=60", "gate.natural_ppl_examples=0", "eval.max_new_tokens=96"]
 
 
 def _merge(key: str, value) -> dict:

@@ -52,15 +52,25 @@ def png_pixels(path: Path) -> tuple[int, int, bytes]:
     return width, height, zlib.decompress(idat)
 
 
+def assert_tensorboard_steps(logdir: Path, steps: list[int]) -> None:
+    """The loop logged eval/acc of every iteration to TensorBoard (report_to)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    ea = EventAccumulator(str(logdir))
+    ea.Reload()
+    assert [e.step for e in ea.Scalars("eval/acc")] == steps
+
+
 def test_report_of_a_micro_run_in_chromium(micro, tmp_path):
     finished = []
 
     def on_iteration(store, metrics):  # the loop rebuilt report.html before calling us
         page = (store.root / "report.html").read_text()
-        finished.append(f"{metrics['iteration'] + 1} iteration(s) finished" in page)
+        finished.append(f"{metrics['iteration']} of 2 iterations done" in page)
 
-    store = loop.run(micro("name=browser"), on_iteration=on_iteration)
+    store = loop.run(micro("name=browser", "report_to=[tensorboard]"), on_iteration=on_iteration)
     assert finished == [True, True, True]  # rebuilt after iterations 0, 1 and 2
+    assert_tensorboard_steps(store.root / "tensorboard", [0, 1, 2])
     report = store.root / "report.html"
 
     dom = chromium("--dump-dom", report.as_uri())

@@ -56,6 +56,32 @@ def clean_run(tmp_path_factory, model_cache) -> Path:
     return root
 
 
+# Exact points: SIGKILL just before a file is renamed into place (store.fault_point).
+# The first write of samples.parquet is generate's; a killed stage leaves its
+# outputs written but its .done marker missing, the case resume must not trust.
+@pytest.mark.parametrize("point", [
+    "iter_001/samples.parquet",   # generate's output, about to land
+    "iter_001/verify.done",       # verify rewrote samples.parquet with scores; no marker
+    "iter_001/train.parquet",     # select: samples.parquet rewritten, train.parquet not yet
+    "iter_001/select.done",
+    "iter_001/train.done",        # the checkpoint is saved; no marker
+    "iter_002/eval.parquet",
+    "iter_002/evaluate.done",
+    "crashed/metrics.jsonl",      # iteration metrics written, the run-level file not yet
+])
+def test_fault_point_then_resume_equals_uninterrupted(tmp_path, clean_run, model_cache, point):
+    env = {**os.environ, "SELFTAUGHT_CACHE": str(model_cache), "OMP_NUM_THREADS": "1"}
+    crashed = tmp_path / "crashed"
+    killed = subprocess.run(_run_cmd(crashed, []), env={**env, "SELFTAUGHT_FAULT": point}, capture_output=True)
+    assert killed.returncode == -signal.SIGKILL, f"the fault point {point} was never reached"
+    resumed = subprocess.run(_run_cmd(crashed, []), env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert _records(crashed) == _records(clean_run)
+    lines = (crashed / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["iteration"] for x in lines] == [0, 1, 2]
+
+
+# Timed kills: anywhere inside a long stage.
 @pytest.mark.parametrize("marker,delay", [
     ("iter_000/evaluate.done", 0.3),   # inside iteration 1's generate
     ("iter_001/select.done", 0.5),     # inside iteration 1's train

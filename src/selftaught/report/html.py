@@ -19,6 +19,7 @@ from selftaught.store import write_text
 
 TEMPLATE = Path(__file__).with_name("template.html")
 MAX_TEXT = 700  # characters of a prompt or completion shown in an example trace
+MAX_EXAMPLE_ITERATIONS = 12  # example traces of the last this many iterations
 STAGE_ORDER = ("generate", "verify", "select", "train", "evaluate")
 
 
@@ -75,7 +76,7 @@ def _header(run: Run) -> str:
         return _e(v.get("type", "?") if isinstance(v, dict) else v)
 
     meta = (f"{kind('method')} on {kind('task')} &middot; model {_e(c.get('model', '?'))} &middot; "
-            f"{len(h)} iteration(s) finished of {_e(c.get('iterations', '?'))} &middot; {_e(run.root)}")
+            f"{max((m['iteration'] for m in h), default=0)} of {_e(c.get('iterations', '?'))} iterations done &middot; {_e(run.root)}")
     cards = []
     if h:
         acc = run.series("eval/acc")
@@ -275,6 +276,7 @@ def trace_html(row: dict) -> str:
 
 def examples(run: Run) -> str:
     ks = [m["iteration"] for m in run.history if run.path(m["iteration"], "samples").is_file()]
+    ks = ks[-MAX_EXAMPLE_ITERATIONS:]  # bounds the rebuild time of long runs
     out = []
     for i, k in enumerate(ks):
         picks = pick_examples(run.rows(k, "samples"), k)

@@ -23,6 +23,8 @@ SIMPLE = ["allow_negation=false", "allow_parentheses=false"]
 TASKS = {  # label -> (task type, overrides)
     "arith +- 1-2d": ("reasoning_gym:basic_arithmetic", ["kwargs.min_terms=2", "kwargs.max_terms=2", "kwargs.min_digits=1",
                       "kwargs.max_digits=2", "kwargs.operators=[+,-]", *(f"kwargs.{s}" for s in SIMPLE)]),
+    "arith + 1-2d": ("reasoning_gym:basic_arithmetic", ["kwargs.min_terms=2", "kwargs.max_terms=2", "kwargs.min_digits=1",
+                     "kwargs.max_digits=2", "kwargs.operators=[+]", *(f"kwargs.{s}" for s in SIMPLE)]),  # the STaR recipe's
     "products 1d": ("reasoning_gym:products", ["kwargs.min_digits=1", "kwargs.max_digits=1"]),
     "leg_counting 1-2": ("reasoning_gym:leg_counting", ["kwargs.min_animals=1", "kwargs.max_animals=2",
                          "kwargs.max_instances=3"]),

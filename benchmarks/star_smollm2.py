@@ -1,5 +1,5 @@
 """STaR on a real pretrained model, on this box: SmolLM2-135M-Instruct on
-reasoning-gym basic_arithmetic (1-2 digit +/-, inside its zone of proximal
+reasoning-gym basic_arithmetic (1-2 digit sums, inside its zone of proximal
 development), held-out accuracy with a 95% Wilson interval per iteration and
 the wall time of every stage.
 
@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = ROOT / "recipes" / "star_smollm2_reasoning_gym.yaml"
 RESULTS = Path(__file__).parent / "results" / "star_smollm2.json"
-OVERRIDES = ["iterations=2", "method.problems_per_iteration=96", "task.eval_size=120", "trainer.steps=20",
+OVERRIDES = ["iterations=2", "method.problems_per_iteration=96", "task.eval_size=150", "trainer.steps=20",
              "gate.natural_ppl_examples=0"]
 STAGES = ("generate", "verify", "select", "train", "evaluate")
 

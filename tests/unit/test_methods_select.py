@@ -191,3 +191,47 @@ def test_recipes_validate():
     for name in ("rft", "rest_em", "rest", "ttrl", "self_play", "best_of_n"):
         cfg = config.load(root / f"{name}_arithmetic.yaml")
         assert isinstance(cfg, RunConfig) and cfg.method.type == name
+
+
+class ScriptedBackend:
+    """Answers by prompt: the judge says INCORRECT to '=11', revisions are right."""
+
+    name = "scripted"
+
+    def load(self, model, tracker=None):
+        pass
+
+    def sample(self, prompts, n, **kw):
+        def one(p, i):
+            if "Is the solution above correct?" in p:
+                return "INCORRECT: wrong sum" if "=11" in p else "CORRECT"
+            if "Improved solution:" in p:
+                return GOOD1
+            return "=11" if i == 0 else GOOD1
+        return [[one(p, i) for i in range(n)] for p in prompts]
+
+
+def real_it():
+    from selftaught.iteration import Iteration
+
+    cfg = SimpleNamespace(seed=0, trainer=SimpleNamespace(steps=1))
+    return Iteration(1, cfg, TASK, ScriptedBackend(), "BASE", "LAST", "h", {P1.id: P1})
+
+
+@pytest.mark.parametrize("judge", ["prompt", "resolve"])
+def test_self_play_generate_judges_and_revises(judge):
+    method = self_play.build(self_play.Config(judge=judge, samples_per_problem=2, judge_samples=2))
+    it = real_it()
+    rows = it.score(method.generate(it, [P1]))
+    assert len({r["sample_id"] for r in rows}) == len(rows)
+    sols = [r for r in rows if r["phase"] == "sample"]
+    assert [r["completion"] for r in sols] == ["=11", GOOD1]
+    if judge == "prompt":  # the judge prompt's verdicts, one CORRECT and one INCORRECT solution: no revision
+        assert [r["judge_verdict"] for r in sols] == [False, True] and sols[0]["judge_feedback"] == ": wrong sum"
+        assert not any(r["phase"] == "revise" for r in rows)
+    else:  # re-derivations: "=11" (answer 11) and GOOD1 (46) -> each solution gets half the votes: not > 0.5
+        assert [r["judge_quality"] for r in sols] == [0.5, 0.5] and not any(r["judge_verdict"] for r in sols)
+        revised = [r for r in rows if r["phase"] == "revise"]
+        assert len(revised) == 1 and revised[0]["hint"] in ("11", "46") and "|" in revised[0]["prompt"]
+    rows, train = method.select(it, rows)
+    assert all("|" not in t["prompt"] and "Is the solution" not in t["prompt"] for t in train)

@@ -174,3 +174,18 @@ def test_zone_of_proximal_development():
     assert zone(0.5, 0.4, 0.6) == ("inside", True)
     assert zone(0.74, 0.6, 0.85) == ("inside", False)
     assert zone(0.9, 0.8, 0.95) == ("above", True)
+
+
+def test_plain_prompts_get_bos_when_the_tokenizer_adds_it():
+    class Tok:  # a Gemma-like tokenizer: no chat template, adds <bos> by itself
+        chat_template, bos_token, bos_token_id = None, "<bos>", 2
+
+        def __init__(self, adds):
+            self.adds = adds
+
+        def __call__(self, text):
+            return {"input_ids": ([2] if self.adds else []) + [7]}
+
+    assert chat.render_prompt(Tok(True), "2+2?", None) == "<bos>2+2?"
+    assert chat.render_prompt(Tok(True), "<bos>2+2?", None) == "<bos>2+2?"
+    assert chat.render_prompt(Tok(False), "2+2?", None) == "2+2?"

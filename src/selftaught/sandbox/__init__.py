@@ -175,6 +175,11 @@ class Sandbox:
         if sig:  # bwrap reports a child killed by signal N as exit status 128 + N
             why = SIGNALS.get(sig, f"signal {sig}")
             return Result(False, "killed", why, **r)
+        if rc and not verdict and seconds >= self.limits.cpu_s:
+            # util-linux `unshare --fork` cannot always re-raise its child's SIGXCPU/SIGKILL
+            # ("sigprocmask unblock failed") and exits 1 instead: a non-zero exit after at
+            # least the whole CPU budget of wall time is the CPU limit, whatever the launcher says.
+            return Result(False, "killed", "CPU time limit (reported by the launcher as an exit status)", **r)
         if mode == "raw":
             return Result(rc == 0, "passed" if rc == 0 else "failed", f"exit status {rc}", **r)
         if rc == 0 and verdict == nonce.encode():

@@ -2,7 +2,7 @@
 arithmetic task -- same seed, same tiny warm-started model, same iterations,
 same first-pass sample budget per iteration, same train steps.
 
-    python benchmarks/methods.py                          # every method (~20 min on 2 cores)
+    python benchmarks/methods.py                          # every method (~25-40 min on 2 busy cores)
     python benchmarks/methods.py --methods rft rest_em    # some; results merge into the JSON
 
 Each method is the user-facing command (`selftaught run recipes/<m>_arithmetic.yaml`
@@ -31,9 +31,9 @@ from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "methods.json"
-BUDGET = 512
-COMMON = ["seed=0", "iterations=3", "task.pool_size=2100", "task.eval_per_group=40", "trainer.steps=100",
-          "trainer.batch_size=64", "eval.max_new_tokens=160",
+BUDGET = 256
+COMMON = ["seed=0", "iterations=3", "task.pool_size=2100", "task.eval_per_group=20", "trainer.steps=39",
+          "trainer.batch_size=32", "eval.max_new_tokens=160",
           "mix.natural_fraction=0", "mix.dedup=none"]  # the methods as published: no natural data, no extra dedup
 ARMS = {
     "star": ("star", [f"method.problems_per_iteration={BUDGET}"]),
@@ -41,7 +41,7 @@ ARMS = {
     "rft": ("rft", [f"method.problems_per_iteration={BUDGET // 4}", "method.samples_per_problem=4"]),
     "rest_em": ("rest_em", [f"method.problems_per_iteration={BUDGET // 4}", "method.samples_per_problem=4"]),
     "rest": ("rest", [f"method.problems_per_iteration={BUDGET // 4}", "method.samples_per_problem=4",
-                      "method.improve_steps=33"]),  # 3 Improve steps x 33 ~ the others' 100 steps
+                      "method.improve_steps=13"]),  # 3 Improve steps x 13 = the others' 39 steps
     "best_of_n": ("best_of_n", [f"method.problems_per_iteration={BUDGET // 4}", "method.samples_per_problem=4"]),
     "self_play": ("self_play", [f"method.problems_per_iteration={BUDGET // 4}", "method.samples_per_problem=2",
                                 "method.judge_samples=2"]),

@@ -73,3 +73,13 @@ TRAIN_COLUMNS = ("prompt", "completion", "source", "sample_id", "problem_id")
 
 def sample_id(iteration: int, phase: str, problem_id: str, index: int) -> str:
     return f"{iteration}/{phase}/{problem_id}/{index}"
+
+
+def with_columns(rows: list[dict], defaults: dict, **values) -> list[dict]:
+    """Give every row a method's extra provenance columns (``defaults`` where unset,
+    then ``values``), so all rows of a Parquet file share one schema."""
+    for row in rows:
+        for k, v in defaults.items():
+            row.setdefault(k, v)
+        row.update(values)
+    return rows

@@ -39,6 +39,7 @@ from pydantic import Field
 
 from selftaught import registry, templates
 from selftaught.config import Component
+from selftaught.records import with_columns
 from selftaught.trainers import sft
 from selftaught.trainers.dpo import require_preference_trainer
 
@@ -104,11 +105,7 @@ def parse_choice(text: str | None) -> str | None:
 
 
 def _extra(rows: list[dict], **values) -> list[dict]:
-    for r in rows:
-        for k, v in EXTRA.items():
-            r.setdefault(k, v)
-        r.update(values)
-    return rows
+    return with_columns(rows, EXTRA, **values)
 
 
 class CAI:

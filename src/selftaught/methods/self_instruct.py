@@ -43,7 +43,7 @@ from pydantic import Field
 from selftaught import templates
 from selftaught.config import Component
 from selftaught.iteration import problem_json
-from selftaught.records import Problem
+from selftaught.records import Problem, with_columns
 
 POOL_FILE = "self_instruct_pool.jsonl"
 EXTRA = {"is_answer": True, "proposal": None, "new_problem_id": None, "proposal_id": None, "problem_json": None}
@@ -158,11 +158,7 @@ def read_pool(model_dir: str) -> list[Problem]:
 
 
 def _extra(rows: list[dict], **values) -> list[dict]:
-    for r in rows:
-        for k, v in EXTRA.items():
-            r.setdefault(k, v)
-        r.update(values)
-    return rows
+    return with_columns(rows, EXTRA, **values)
 
 
 class SelfInstruct:

@@ -25,6 +25,7 @@ from typing import Literal
 from pydantic import Field
 
 from selftaught.config import Component
+from selftaught.trainers import save_checkpoint
 from selftaught.trainers.sft import Lora
 
 
@@ -73,16 +74,6 @@ def pair_rows(tok, rows: list[dict], setting: bool | None) -> list[dict]:
     return [{"prompt": [{"role": "user", "content": r["prompt"]}],
              "chosen": [{"role": "assistant", "content": r["chosen"]}],
              "rejected": [{"role": "assistant", "content": r["rejected"]}]} for r in rows]
-
-
-def _save(model, tok, out_dir: str) -> None:
-    """Write to ``<out_dir>.tmp`` and rename: a half-written checkpoint never looks finished."""
-    tmp = Path(str(out_dir) + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
-    shutil.rmtree(out_dir, ignore_errors=True)
-    tmp.rename(out_dir)
 
 
 def _metrics(trainer, steps: int, n_rows: int, batch_size: int, seconds: float, result) -> dict:
@@ -163,7 +154,7 @@ class DPO:
         result = trainer.train()
         seconds = time.perf_counter() - t0
         final = trainer.model.merge_and_unload() if peft_config is not None else trainer.model
-        _save(final, tok, out_dir)
+        save_checkpoint(final, tok, out_dir)
         shutil.rmtree(work, ignore_errors=True)
         return {**_metrics(trainer, steps, len(rows), c.batch_size, seconds, result),
                 "train/init": init_model, "train/ref_model": ref_path}

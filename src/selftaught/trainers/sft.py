@@ -21,6 +21,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from selftaught.config import Component
+from selftaught.trainers import save_checkpoint
 from selftaught.trainers._launch import LAUNCHED, Launch
 
 
@@ -143,12 +144,7 @@ class SFT:
             shutil.rmtree(work, ignore_errors=True)
             return {}
         final = trainer.model.merge_and_unload() if peft_config is not None else trainer.model
-        tmp_out = Path(str(out_dir) + ".tmp")
-        shutil.rmtree(tmp_out, ignore_errors=True)
-        final.save_pretrained(tmp_out)
-        tok.save_pretrained(tmp_out)
-        shutil.rmtree(out_dir, ignore_errors=True)
-        tmp_out.rename(out_dir)
+        save_checkpoint(final, tok, out_dir)
         shutil.rmtree(work, ignore_errors=True)
         losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
         n_tokens = sum(len(x) for x in trainer.train_dataset["input_ids"])

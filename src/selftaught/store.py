@@ -63,8 +63,12 @@ def write_json(path: Path, obj) -> None:
 
 
 def write_parquet(path: Path, rows: list[dict]) -> None:
+    # pyarrow takes the columns from the first row only; a column some later rows
+    # add (a method's extra provenance) would silently vanish, so use the union.
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    table = pa.Table.from_pylist([{k: r.get(k) for k in columns} for r in rows]) if rows else pa.table({})
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    pq.write_table(pa.Table.from_pylist(rows) if rows else pa.table({}), tmp)
+    pq.write_table(table, tmp)
     _fsync_rename(tmp, path)
 
 

@@ -57,3 +57,10 @@ def test_lock_refuses_a_second_holder(tmp_path):
                 pass
     with b.lock():  # released on exit
         pass
+
+
+def test_columns_only_later_rows_have_are_kept(tmp_path):
+    rows = [{"a": 1}, {"a": 2, "round": 3, "feedback": "too long"}]
+    write_parquet(tmp_path / "r.parquet", rows)
+    assert read_parquet(tmp_path / "r.parquet") == [{"a": 1, "round": None, "feedback": None},
+                                                     {"a": 2, "round": 3, "feedback": "too long"}]

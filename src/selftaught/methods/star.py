@@ -29,6 +29,7 @@ from typing import Literal
 from pydantic import Field
 
 from selftaught.config import Component
+from selftaught.methods import _filter as F
 
 
 class Config(Component):
@@ -79,21 +80,14 @@ class Star:
                 else:
                     why = "wrong working" if r["correct"] else r["verify_reason"]
                     r.update(kept=False, select_reason=f"rejected: {why}")
-        train = []
-        for r in rows:
-            if r["kept"]:
-                problem = it.problems[r["problem_id"]]
-                # The hint is in the rationalization prompt, never in the training example.
-                train.append({"prompt": it.task.prompt(problem, hint=False), "completion": r["completion"],
-                              "source": r["phase"], "sample_id": r["sample_id"], "problem_id": r["problem_id"]})
-        return rows, train
+        # The hint is in the rationalization prompt, never in the training example.
+        return rows, F.train_rows(it, rows)
 
     def init_model(self, it) -> str:
-        return it.base_model if self.cfg.init == "base" else it.model
+        return F.init_model(it, self.cfg)
 
     def train_steps(self, it, n_rows: int) -> int:
-        first = self.cfg.steps or it.cfg.trainer.steps
-        return max(1, round(first * self.cfg.steps_growth ** (it.k - 1)))
+        return F.train_steps(it, self.cfg)
 
 
 def build(cfg: Config) -> Star:

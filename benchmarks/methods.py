@@ -2,8 +2,9 @@
 arithmetic task -- same seed, same tiny warm-started model, same iterations,
 same first-pass sample budget per iteration, same train steps.
 
-    python benchmarks/methods.py                          # every method (~25-40 min on 2 busy cores)
+    python benchmarks/methods.py                          # every method (~40 min with --jobs 2 on 2 idle cores)
     python benchmarks/methods.py --methods rft rest_em    # some; results merge into the JSON
+    OMP_NUM_THREADS=1 python benchmarks/methods.py --jobs 2   # two arms at a time, one thread each
 
 Each method is the user-facing command (`selftaught run recipes/<m>_arithmetic.yaml`
 + the overrides below) in a subprocess, sharing one model cache so the tiny
@@ -21,9 +22,12 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from rich.console import Console
@@ -31,21 +35,23 @@ from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "methods.json"
-BUDGET = 256
-COMMON = ["seed=0", "iterations=3", "task.pool_size=2100", "task.eval_per_group=20", "trainer.steps=39",
-          "trainer.batch_size=32", "eval.max_new_tokens=160",
-          "mix.natural_fraction=0", "mix.dedup=none"]  # the methods as published: no natural data, no extra dedup
+BUDGET = 2000  # first-pass samples per iteration, as in the default STaR recipe
+# Same trainer for every arm (the default recipe's: retrain 150 steps x 1.2^(k-1), lr 2e-3, batch 64), 5 iterations,
+# the methods as published: no natural data, no extra dedup.
+COMMON = ["seed=0", "iterations=5", "trainer.steps=150", "trainer.lr=2e-3", "trainer.batch_size=64",
+          "eval.max_new_tokens=160", "mix.natural_fraction=0", "mix.dedup=none"]
+GROW = "method.steps_growth=1.2"
 ARMS = {
     "star": ("star", [f"method.problems_per_iteration={BUDGET}"]),
     "star_no_rationalize": ("star", [f"method.problems_per_iteration={BUDGET}", "method.rationalize=false"]),
-    "rft": ("rft", [f"method.problems_per_iteration={BUDGET // 4}", "method.samples_per_problem=4"]),
-    "rest_em": ("rest_em", [f"method.problems_per_iteration={BUDGET // 4}", "method.samples_per_problem=4"]),
+    "rft": ("rft", [f"method.problems_per_iteration={BUDGET // 4}", "method.samples_per_problem=4", GROW]),
+    "rest_em": ("rest_em", [f"method.problems_per_iteration={BUDGET // 4}", "method.samples_per_problem=4", GROW]),
     "rest": ("rest", [f"method.problems_per_iteration={BUDGET // 4}", "method.samples_per_problem=4",
-                      "method.improve_steps=13"]),  # 3 Improve steps x 13 = the others' 39 steps
-    "best_of_n": ("best_of_n", [f"method.problems_per_iteration={BUDGET // 4}", "method.samples_per_problem=4"]),
+                      "method.improve_steps=74"]),  # 3 Improve steps x 74 ~ the others' mean 223 steps/iteration
+    "best_of_n": ("best_of_n", [f"method.problems_per_iteration={BUDGET // 4}", "method.samples_per_problem=4", GROW]),
     "self_play": ("self_play", [f"method.problems_per_iteration={BUDGET // 4}", "method.samples_per_problem=2",
-                                "method.judge_samples=2"]),
-    "ttrl": ("ttrl", [f"method.problems_per_iteration={BUDGET // 8}", "method.samples_per_problem=8"]),
+                                "method.judge_samples=2", GROW]),
+    "ttrl": ("ttrl", [f"method.problems_per_iteration={BUDGET // 8}", "method.samples_per_problem=8", GROW]),
 }
 EXTRA = ("select/distinct_paths", "rest/rows_3", "ttrl/label_acc", "ttrl/majority_ratio",
          "self_play/judge_precision", "self_play/judge_recall", "select/kept_correct_frac")
@@ -59,7 +65,7 @@ def run_arm(name: str, out: Path, cache: Path) -> dict:
     proc = subprocess.run(cmd, env={**os.environ, "SELFTAUGHT_CACHE": str(cache)}, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if proc.returncode:
-        sys.exit(f"{name} failed:\n{proc.stderr[-3000:]}")
+        raise RuntimeError(f"{name} failed:\n{proc.stderr[-3000:]}")
     metrics = [json.loads(x) for x in (out / name / "metrics.jsonl").read_text().splitlines()]
     return {"wall_s": round(wall, 1), "command": " ".join(cmd[1:]), "metrics": metrics,
             "samples_generated": sum(m.get("gen/samples", 0) for m in metrics),
@@ -74,7 +80,7 @@ def long_acc(m: dict) -> float:
 
 
 def table(results: dict) -> Table:
-    n_iter = max(len(r["metrics"]) for r in results.values())
+    n_iter = max((len(r["metrics"]) for r in results.values()), default=0)
     t = Table(title=f"Held-out accuracy (greedy, 1-8 digits; 4+ = never labeled), {BUDGET} first-pass samples/iteration")
     for col in ["method", *[f"it{k}" for k in range(n_iter)], "it-last 4+dig", "generated", "kept", "wall s", "notes"]:
         t.add_column(col, justify="right")
@@ -92,6 +98,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--methods", nargs="*", default=list(ARMS), choices=list(ARMS))
     ap.add_argument("--out", type=Path, default=Path("/tmp/selftaught-bench-methods"), help="where the runs go")
+    ap.add_argument("--jobs", type=int, default=1, help="arms run side by side (set OMP_NUM_THREADS to match)")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/selftaught-bench-cache"), help="shared model cache")
     args = ap.parse_args()
     saved = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
@@ -99,13 +106,32 @@ def main() -> None:
     for name in args.methods:
         run_dir = args.out / name
         if run_dir.exists():  # a fresh run each time: never resume a benchmark arm
-            import shutil
-
             shutil.rmtree(run_dir)
-        results[name] = run_arm(name, args.out, args.cache)
-        Console(stderr=True).print(f"{name}: {results[name]['wall_s']} s")
+
+    lock = threading.Lock()
+    failed = []
+
+    def one(name: str) -> None:
+        try:
+            r = run_arm(name, args.out, args.cache)
+        except RuntimeError as e:  # report it, keep the other arms going
+            failed.append(name)
+            Console(stderr=True).print(str(e))
+            return
+        with lock:  # saved as each arm ends: a cut-off benchmark keeps what finished
+            results[name] = r
+            save(results)
+        Console(stderr=True).print(f"{name}: {r['wall_s']} s")
+
+    with ThreadPoolExecutor(args.jobs) as pool:  # threads only wait on subprocesses
+        list(pool.map(one, args.methods))
+    Console(width=220).print(table({k: results[k] for k in ARMS if k in results}))
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)}")
+
+
+def save(results: dict) -> None:
     results = {k: results[k] for k in ARMS if k in results}
-    Console(width=220).print(table(results))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"budget_per_iteration": BUDGET, "common_overrides": COMMON,
                                    "machine": f"{platform.machine()}, {os.cpu_count()} cpus", "methods": results},

@@ -133,7 +133,8 @@ class ConfigError(ValueError):
     """A recipe problem, phrased for the person who wrote the recipe."""
 
 
-def _set_dotted(tree: dict, key: str, raw: str) -> None:
+def set_dotted(tree: dict, key: str, raw: str) -> None:
+    """Set ``a.b.c = raw`` in a recipe tree (``raw`` parsed as YAML), as ``key=value`` overrides do."""
     *parents, leaf = key.split(".")
     node = tree
     for p in parents:
@@ -173,7 +174,7 @@ def load(path: str | Path | None = None, overrides: list[str] = ()) -> RunConfig
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override `{item}`: expected key=value, e.g. trainer.lr=1e-4")
-        _set_dotted(tree, *item.split("=", 1))
+        set_dotted(tree, *item.split("=", 1))
     try:
         return RunConfig.model_validate(tree)
     except ValidationError as e:
@@ -188,3 +189,15 @@ def load(path: str | Path | None = None, overrides: list[str] = ()) -> RunConfig
 
 def to_yaml(cfg: RunConfig) -> str:
     return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+
+
+def same_config(saved: str, current: str) -> bool:
+    """Is the run whose config.yaml reads ``saved`` the one ``current`` describes? Equal
+    text, or equal once ``saved`` is read with today's defaults: a field added to
+    selftaught since the run started does not orphan it, a changed setting does."""
+    if saved == current:
+        return True
+    try:
+        return to_yaml(RunConfig.model_validate(yaml.safe_load(saved))) == current
+    except (yaml.YAMLError, ValidationError, ValueError, TypeError):
+        return False

@@ -62,12 +62,19 @@ class Iteration:
     def score(self, rows: list[dict]) -> list[dict]:
         """Fill the verify columns of each row (idempotent: a re-run gives the same values)."""
         verifier = f"{self.task.name}@{getattr(self.task, 'verifier_version', 1)}"
+        answers = []
         for r in rows:
             if r.get("is_answer") is False:  # e.g. a Self-Instruct proposal: a new problem, not an answer
                 r.update(answer=None, verifier=verifier, reward=0.0, correct=False, verify_reason="not an answer",
                          steps_ok=None)
-                continue
-            s = self.task.verify(self.problem_of(r), r["completion"])
+            else:
+                answers.append(r)
+        problems = [self.problem_of(r) for r in answers]
+        if hasattr(self.task, "verify_many"):  # batched: the code task runs its sandbox workers in parallel
+            scores = self.task.verify_many(problems, [r["completion"] for r in answers])
+        else:
+            scores = [self.task.verify(p, r["completion"]) for p, r in zip(problems, answers)]
+        for r, s in zip(answers, scores):
             r.update(answer=s.answer, verifier=verifier, reward=s.reward, correct=s.correct,
                      verify_reason=s.reason, steps_ok=s.info.get("steps_ok"))
         return rows

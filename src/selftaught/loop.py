@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from selftaught import registry
-from selftaught.config import RunConfig, to_yaml
+from selftaught.config import RunConfig, same_config, to_yaml
 from selftaught.evaluate import evaluate
 from selftaught.iteration import Iteration
 from selftaught.mix import apply as mix
@@ -56,7 +56,7 @@ def run(cfg: RunConfig, root: str | Path | None = None, on_iteration=None) -> Ru
     store = RunStore(root or Path(cfg.out_dir) / cfg.name)
     on_iteration = after_each_iteration(cfg, store, on_iteration)  # report.html and trackers, then the caller's
     # Everything that can fail on bad input fails here, before anything is written.
-    store.check(to_yaml(cfg))
+    store.check(to_yaml(cfg), same_config)
     task = registry.build("task", cfg.task)
     pool, held_out = task.train_pool(), task.eval_set()
     _check_disjoint(pool, held_out)
@@ -66,7 +66,7 @@ def run(cfg: RunConfig, root: str | Path | None = None, on_iteration=None) -> Ru
     trainer = registry.build("trainer", cfg.trainer)
     problems = {p.id: p for p in [*pool, *held_out]}
     with store.lock():
-        store.create_or_check(to_yaml(cfg))
+        store.create_or_check(to_yaml(cfg), same_config)
 
         def at(k: int, model: str) -> Iteration:
             return Iteration(k, cfg, task, backend, base, model, checkpoint_hash(model), problems)

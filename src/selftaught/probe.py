@@ -23,7 +23,7 @@ ZONE = (0.25, 0.75)
 
 
 def _sections(task: str, overrides: list[str]) -> tuple[dict, dict]:
-    from selftaught.config import ConfigError, _set_dotted
+    from selftaught.config import ConfigError, set_dotted
 
     tree: dict = {"task": {"type": task}, "backend": {"type": "hf"}}
     for item in overrides:
@@ -32,7 +32,7 @@ def _sections(task: str, overrides: list[str]) -> tuple[dict, dict]:
         key, raw = item.split("=", 1)
         if not key.startswith(("task.", "backend.")):
             key = "task." + key
-        _set_dotted(tree, key, raw)
+        set_dotted(tree, key, raw)
     return tree["task"], tree["backend"]
 
 

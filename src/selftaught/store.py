@@ -91,13 +91,15 @@ class RunStore:
         self.root = Path(root)
 
     # --- life cycle -----------------------------------------------------------------
-    def check(self, config_yaml: str) -> bool:
+    def check(self, config_yaml: str, same=None) -> bool:
         """Read-only: may a run with this config start or resume here? True if resuming.
         An existing run must have the same config (resuming with other settings would
-        mix two experiments); a directory that is not a run is never written into."""
+        mix two experiments); a directory that is not a run is never written into.
+        ``same(saved, current)`` decides sameness (default: equal text)."""
         cfg_path = self.root / "config.yaml"
+        same = same or str.__eq__
         if cfg_path.exists():
-            if cfg_path.read_text() != config_yaml:
+            if not same(cfg_path.read_text(), config_yaml):
                 raise RunDirError(
                     f"{self.root} already holds a run with a different config ({cfg_path}).\n"
                     "Resume it with `selftaught run " + str(self.root) + "`, or pick another `name=`.")
@@ -106,9 +108,9 @@ class RunStore:
             raise RunDirError(f"{self.root} exists but has no config.yaml: it is not a selftaught run; refusing to write into it")
         return False
 
-    def create_or_check(self, config_yaml: str) -> bool:
+    def create_or_check(self, config_yaml: str, same=None) -> bool:
         """``check``, then write config.yaml on a new run. True if resuming."""
-        if self.check(config_yaml):
+        if self.check(config_yaml, same):
             return True
         self.root.mkdir(parents=True, exist_ok=True)
         write_text(self.root / "config.yaml", config_yaml)

@@ -47,3 +47,27 @@ def test_missing_file_and_bad_override():
         config.load("/nonexistent/recipe.yaml")
     with pytest.raises(config.ConfigError, match="key=value"):
         config.load(None, ["trainer.lr"])
+
+
+def test_same_config_tolerates_fields_added_since_the_run_started(tmp_path):
+    import yaml
+
+    from selftaught.store import RunDirError, RunStore
+
+    cfg = config.load(None, ["iterations=2"])
+    current = config.to_yaml(cfg)
+    tree = yaml.safe_load(current)
+    del tree["trainer"]["warmup_ratio"], tree["report_to"]  # as written by an older selftaught
+    old = yaml.safe_dump(tree, sort_keys=False)
+    assert old != current and config.same_config(old, current)
+    tree["trainer"]["lr"] = 0.5  # a real change is still a different run
+    changed = yaml.safe_dump(tree, sort_keys=False)
+    assert not config.same_config(changed, current)
+    assert not config.same_config("not: [valid", current)
+
+    store = RunStore(tmp_path / "run")
+    store.create_or_check(old)
+    assert store.check(current, config.same_config) is True
+    (tmp_path / "run" / "config.yaml").write_text(changed)
+    with pytest.raises(RunDirError, match="different config"):
+        store.check(current, config.same_config)

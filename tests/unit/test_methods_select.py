@@ -5,6 +5,7 @@ from types import SimpleNamespace
 import pytest
 
 from selftaught.config import RunConfig
+from selftaught.records import Score
 from selftaught.methods import _filter as F
 from selftaught.methods import best_of_n, rest, rest_em, rft, self_play, ttrl
 from selftaught.tasks import arithmetic
@@ -235,3 +236,25 @@ def test_self_play_generate_judges_and_revises(judge):
         assert len(revised) == 1 and revised[0]["hint"] in ("11", "46") and "|" in revised[0]["prompt"]
     rows, train = method.select(it, rows)
     assert all("|" not in t["prompt"] and "Is the solution" not in t["prompt"] for t in train)
+
+
+def test_score_batches_through_verify_many_and_skips_proposals():
+    """A task with ``verify_many`` (the code task: sandbox workers in parallel) gets
+    every answer of a stage in one call; non-answers never reach the verifier."""
+    from selftaught.iteration import Iteration
+
+    calls = []
+
+    class Batched:
+        name = "batched"
+
+        def verify_many(self, problems, completions):
+            calls.append(list(completions))
+            return [Score(float(c == "7"), c == "7", c, "ok") for c in completions]
+
+    it = Iteration(1, SimpleNamespace(seed=0), Batched(), ScriptedBackend(), "B", "L", "h", {P1.id: P1})
+    rows = [{"problem_id": P1.id, "completion": "7"}, {"problem_id": P1.id, "completion": "x", "is_answer": False},
+            {"problem_id": P1.id, "completion": "8"}]
+    it.score(rows)
+    assert calls == [["7", "8"]]
+    assert [r["correct"] for r in rows] == [True, False, False] and rows[1]["verify_reason"] == "not an answer"

@@ -70,3 +70,24 @@ def test_wandb_and_mlflow_dispatch(monkeypatch, tmp_path):
     assert ("wandb", 3, {"eval/acc": 0.5, "eval/pass@4": 0.75, "train/steps": 10.0}) in calls
     assert ("mlflow", 3, {"eval/acc": 0.5, "eval/pass_4": 0.75, "train/steps": 10.0}) in calls  # @ is not allowed
     assert calls[-2:] == [("finish",), ("end",)]
+
+
+def test_resumed_run_does_not_log_finished_iterations_again(tmp_path, monkeypatch):
+    import warnings
+
+    from selftaught.report import after_each_iteration
+    from selftaught.report.trackers import Trackers
+    from selftaught.store import RunStore
+
+    cfg = config.load(None, ["iterations=2"])
+    store = RunStore(tmp_path / "run")
+    store.create_or_check(config.to_yaml(cfg))
+    store.write_metrics(0, {"eval/acc": 0.5})  # finished by an earlier process
+    logged = []
+    monkeypatch.setattr(Trackers, "log", lambda self, metrics, step: logged.append(step))
+    hook = after_each_iteration(cfg, store)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the report of this bare run dir is beside the point
+        hook(store, {"iteration": 0, "eval/acc": 0.5})  # replayed on resume
+        hook(store, {"iteration": 1, "eval/acc": 0.6})
+    assert logged == [1]

@@ -40,8 +40,6 @@ def row_key(seed: int, prompt_index: int, sample: int) -> int:
 def uniforms(keys, steps):
     """A uniform in [0, 1) per row: splitmix64(key + step * golden), int64 arithmetic
     wraps like uint64; right shifts are made logical by masking."""
-    import torch
-
     x = keys + steps * _GOLDEN
     x = (x ^ ((x >> 30) & ((1 << 34) - 1))) * _MUL1
     x = (x ^ ((x >> 27) & ((1 << 37) - 1))) * _MUL2

@@ -15,6 +15,10 @@ def after_each_iteration(cfg, store, on_iteration=None):
     from selftaught.report.trackers import Trackers
 
     trackers = Trackers(getattr(cfg, "report_to", ()), store.root, cfg.name, cfg.model_dump(mode="json"))
+    # Iterations finished by an earlier process were logged by it: a resumed run replays
+    # them through this hook (report, gate) but must not log them twice. (A crash between
+    # an iteration's metrics.json and its tracker call leaves that one step unlogged.)
+    logged = {m["iteration"] for m in store.metrics()} if (store.root / "config.yaml").is_file() else set()
 
     def hook(store_, metrics: dict) -> None:
         from selftaught.report.html import build_report
@@ -24,7 +28,8 @@ def after_each_iteration(cfg, store, on_iteration=None):
         except Exception as e:  # the report is a view; losing it must not lose the run
             warnings.warn(f"could not rebuild {store_.root / 'report.html'}: {type(e).__name__}: {e}", stacklevel=2)
         try:
-            trackers.log(metrics, step=metrics["iteration"])
+            if metrics["iteration"] not in logged:
+                trackers.log(metrics, step=metrics["iteration"])
         except Exception as e:
             warnings.warn(f"report_to {trackers.names}: logging iteration {metrics['iteration']} failed: "
                           f"{type(e).__name__}: {e}", stacklevel=2)

@@ -3,7 +3,6 @@ nothing here creates or writes anything under the run (unlike ``RunStore.iter_di
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from functools import cached_property
 from pathlib import Path
@@ -55,15 +54,15 @@ class Run:
         path = self.root / "metrics.jsonl"
         if not path.is_file():
             return RunStore(self.root).metrics()
+        from selftaught.tasks._files import DataFileError, read_records
+
+        try:
+            rows = read_records(path)
+        except DataFileError as e:  # one JSONL reader for the project; the report's own error class
+            raise RunDirError(str(e)) from None
         out = []
-        for i, line in enumerate(path.read_text().splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                m = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise RunDirError(f"{path}, line {i}: not valid JSON ({e})") from None
-            if not isinstance(m, dict) or "iteration" not in m:
+        for i, m in rows:
+            if "iteration" not in m:
                 raise RunDirError(f"{path}, line {i}: expected an object with an `iteration` field")
             out.append(m)
         return sorted(out, key=lambda m: m["iteration"])

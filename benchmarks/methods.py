@@ -4,6 +4,7 @@ same first-pass sample budget per iteration, same train steps.
 
     python benchmarks/methods.py                          # every method (~40 min with --jobs 2 on 2 idle cores)
     python benchmarks/methods.py --methods rft rest_em    # some; results merge into the JSON
+    python benchmarks/methods.py --model smollm2          # star/rft/rest_em/self_play/ttrl on SmolLM2 (~30 min)
     OMP_NUM_THREADS=1 python benchmarks/methods.py --jobs 2   # two arms at a time, one thread each
 
 Each method is the user-facing command (`selftaught run recipes/<m>_arithmetic.yaml`
@@ -27,6 +28,8 @@ import subprocess
 import sys
 import threading
 import time
+
+import yaml
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -53,16 +56,40 @@ ARMS = {
                                 "method.judge_samples=2", GROW]),
     "ttrl": ("ttrl", [f"method.problems_per_iteration={BUDGET // 8}", "method.samples_per_problem=8", GROW]),
 }
+# The same family on a real model: SmolLM2-135M-Instruct x reasoning-gym basic_arithmetic (1-2 digit sums, in its
+# zone of proximal development), 2 iterations, 192 first-pass samples per iteration, the STaR recipe's LoRA trainer.
+SMOL_RECIPE = ROOT / "recipes" / "star_smollm2_reasoning_gym.yaml"
+SMOL_BUDGET = 192
+SMOL_COMMON = ["seed=0", "iterations=2", "task.eval_size=150", "trainer.steps=20", "gate.natural_ppl_examples=0",
+               "mix.natural_fraction=0", "mix.dedup=none"]
+_GEN = {"temperature": 0.7, "max_new_tokens": 96, "steps_growth": 1.2}
+SMOL_ARMS = {
+    "star": {"type": "star", "problems_per_iteration": SMOL_BUDGET // 2, "samples_per_problem": 2,
+             "rationalize": True, "init": "base", **_GEN},
+    "rft": {"type": "rft", "problems_per_iteration": SMOL_BUDGET // 4, "samples_per_problem": 4, **_GEN},
+    "rest_em": {"type": "rest_em", "problems_per_iteration": SMOL_BUDGET // 4, "samples_per_problem": 4, **_GEN},
+    "self_play": {"type": "self_play", "problems_per_iteration": SMOL_BUDGET // 4, "samples_per_problem": 2,
+                  "judge_samples": 2, **_GEN},
+    "ttrl": {"type": "ttrl", "problems_per_iteration": SMOL_BUDGET // 8, "samples_per_problem": 8, **_GEN},
+}
 EXTRA = ("select/distinct_paths", "rest/rows_3", "ttrl/label_acc", "ttrl/majority_ratio",
          "self_play/judge_precision", "self_play/judge_recall", "select/kept_correct_frac")
 
 
-def run_arm(name: str, out: Path, cache: Path) -> dict:
-    recipe, overrides = ARMS[name]
-    cmd = [sys.executable, "-m", "selftaught.cli", "run", str(ROOT / "recipes" / f"{recipe}_arithmetic.yaml"),
-           f"name={name}", f"out_dir={out}", *COMMON, *overrides]
+def run_arm(name: str, out: Path, cache: Path, model: str = "tiny") -> dict:
+    if model == "tiny":
+        recipe, overrides = ARMS[name]
+        recipe, common = ROOT / "recipes" / f"{recipe}_arithmetic.yaml", [*COMMON, *overrides]
+    else:  # the SmolLM2 STaR recipe's model, task, backend and trainer; this arm's method section
+        tree = yaml.safe_load(SMOL_RECIPE.read_text())
+        tree["method"] = SMOL_ARMS[name]
+        recipe, common = out / f"{name}.yaml", SMOL_COMMON
+        out.mkdir(parents=True, exist_ok=True)
+        recipe.write_text(yaml.safe_dump(tree, sort_keys=False))
+    cmd = [sys.executable, "-m", "selftaught.cli", "run", str(recipe), f"name={name}", f"out_dir={out}", *common]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env={**os.environ, "SELFTAUGHT_CACHE": str(cache)}, capture_output=True, text=True)
+    env = {**os.environ, "SELFTAUGHT_CACHE": str(cache)} if model == "tiny" else dict(os.environ)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if proc.returncode:
         raise RuntimeError(f"{name} failed:\n{proc.stderr[-3000:]}")
@@ -79,63 +106,78 @@ def long_acc(m: dict) -> float:
     return sum(accs) / len(accs) if accs else 0.0
 
 
-def table(results: dict) -> Table:
+def table(results: dict, model: str = "tiny") -> Table:
     n_iter = max((len(r["metrics"]) for r in results.values()), default=0)
-    t = Table(title=f"Held-out accuracy (greedy, 1-8 digits; 4+ = never labeled), {BUDGET} first-pass samples/iteration")
-    for col in ["method", *[f"it{k}" for k in range(n_iter)], "it-last 4+dig", "generated", "kept", "wall s", "notes"]:
+    title = (f"Held-out accuracy (greedy, 1-8 digits; 4+ = never labeled), {BUDGET} first-pass samples/iteration"
+             if model == "tiny" else f"SmolLM2-135M-Instruct x basic_arithmetic, held-out accuracy [95% CI], "
+             f"{SMOL_BUDGET} first-pass samples/iteration")
+    t = Table(title=title)
+    last_col = ["it-last 4+dig"] if model == "tiny" else []
+    for col in ["method", *[f"it{k}" for k in range(n_iter)], *last_col, "generated", "kept", "wall s", "notes"]:
         t.add_column(col, justify="right")
     for name, r in results.items():
         ms = r["metrics"]
-        last = ms[-1]
         notes = ", ".join(f"{k.split('/')[-1]}={sum(m[k] for m in ms if k in m) / max(1, sum(k in m for m in ms)):.2f}"
                           for k in EXTRA if any(k in m for m in ms))
-        t.add_row(name, *[f"{m['eval/acc']:.1%}" for m in ms], f"{long_acc(last):.1%}", str(r["samples_generated"]),
-                  str(r["samples_kept"]), f"{r['wall_s']:.0f}", notes)
+        accs = [f"{m['eval/acc']:.1%}" if model == "tiny" else
+                f"{m['eval/acc']:.1%} [{m['eval/acc_ci_low']:.0%}, {m['eval/acc_ci_high']:.0%}]" for m in ms]
+        last = [f"{long_acc(ms[-1]):.1%}"] if model == "tiny" else []
+        t.add_row(name, *accs, *last, str(r["samples_generated"]), str(r["samples_kept"]), f"{r['wall_s']:.0f}", notes)
     return t
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--methods", nargs="*", default=list(ARMS), choices=list(ARMS))
+    ap.add_argument("--model", choices=["tiny", "smollm2"], default="tiny",
+                    help="tiny: the built-in arithmetic demo; smollm2: SmolLM2-135M x reasoning-gym (2 iterations)")
+    ap.add_argument("--methods", nargs="*", choices=sorted({*ARMS, *SMOL_ARMS}), help="default: every arm of --model")
     ap.add_argument("--out", type=Path, default=Path("/tmp/selftaught-bench-methods"), help="where the runs go")
     ap.add_argument("--jobs", type=int, default=1, help="arms run side by side (set OMP_NUM_THREADS to match)")
-    ap.add_argument("--cache", type=Path, default=Path("/tmp/selftaught-bench-cache"), help="shared model cache")
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/selftaught-bench-cache"), help="shared tiny-model cache")
     args = ap.parse_args()
+    arms = ARMS if args.model == "tiny" else SMOL_ARMS
+    names = args.methods or list(arms)
+    if unknown := [n for n in names if n not in arms]:
+        sys.exit(f"--model {args.model} has no arm {', '.join(unknown)}; its arms: {', '.join(arms)}")
+    out = args.out if args.model == "tiny" else args.out / "smollm2"
+    key = "methods" if args.model == "tiny" else "smollm2"
     saved = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
-    results = saved.get("methods", {})
-    for name in args.methods:
-        run_dir = args.out / name
-        if run_dir.exists():  # a fresh run each time: never resume a benchmark arm
-            shutil.rmtree(run_dir)
+    results = saved.get(key, {})
+    for name in names:
+        if (out / name).exists():  # a fresh run each time: never resume a benchmark arm
+            shutil.rmtree(out / name)
 
     lock = threading.Lock()
     failed = []
 
     def one(name: str) -> None:
         try:
-            r = run_arm(name, args.out, args.cache)
+            r = run_arm(name, out, args.cache, args.model)
         except RuntimeError as e:  # report it, keep the other arms going
             failed.append(name)
             Console(stderr=True).print(str(e))
             return
         with lock:  # saved as each arm ends: a cut-off benchmark keeps what finished
             results[name] = r
-            save(results)
+            save(key, {k: results[k] for k in arms if k in results})
         Console(stderr=True).print(f"{name}: {r['wall_s']} s")
 
     with ThreadPoolExecutor(args.jobs) as pool:  # threads only wait on subprocesses
-        list(pool.map(one, args.methods))
-    Console(width=220).print(table({k: results[k] for k in ARMS if k in results}))
+        list(pool.map(one, names))
+    Console(width=220).print(table({k: results[k] for k in arms if k in results}, args.model))
     if failed:
         sys.exit(f"failed: {', '.join(failed)}")
 
 
-def save(results: dict) -> None:
-    results = {k: results[k] for k in ARMS if k in results}
+def save(key: str, results: dict) -> None:
+    data = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    data.update({"budget_per_iteration": BUDGET, "common_overrides": COMMON,
+                 "machine": f"{platform.machine()}, {os.cpu_count()} cpus", key: results})
+    if key == "smollm2":
+        data["smollm2_setup"] = {"recipe": str(SMOL_RECIPE.relative_to(ROOT)), "budget_per_iteration": SMOL_BUDGET,
+                                 "common_overrides": SMOL_COMMON}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"budget_per_iteration": BUDGET, "common_overrides": COMMON,
-                                   "machine": f"{platform.machine()}, {os.cpu_count()} cpus", "methods": results},
-                                  indent=1) + "\n")
+    RESULTS.write_text(json.dumps(data, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -52,6 +52,9 @@ class GateConfig(BaseModel):
         ["collapse/gen/distinct_3", "collapse/eval/distinct_3", "collapse/gen/answer_entropy",
          "collapse/eval/answer_entropy", "collapse/gen/embedding_diversity"],
         description="metrics the diversity rule watches (self_bleu/repetition ones count as falling when they rise); absent ones are skipped")
+    diversity_when_improving: Literal["info", "high"] = Field(
+        "info", description="severity of a diversity fall while held-out accuracy rose over the same iterations "
+        "(info: recorded, never stops a run -- a model growing sure of right answers is not collapsing)")
     repetition_metrics: list[str] = Field(["collapse/gen/repetition", "collapse/eval/repetition"], description="metrics the repetition rule watches")
     repetition_max: float = Field(0.3, description="repetition rate (mean pairwise 3-gram Jaccard) above this fires a high warning")
     ngram_unit: Literal["auto", "chars", "words"] = Field("auto", description="n-gram tokens: auto = chars for character-level tasks, else whitespace words")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.markup import escape
 from rich.table import Table
 
+from selftaught.monitor.detector import SEVERITY
+
 
 def _groups(history: list[dict]) -> list[str]:
     keys = {k.split("/", 2)[2] for m in history for k in m if k.startswith("eval/acc/")}
@@ -41,7 +43,7 @@ def _collapse(m: dict) -> list[str]:
     src = "gen" if "collapse/gen/distinct_3" in m else "eval"
     d3, rep, ppl = (m.get(f"collapse/{src}/distinct_3"), m.get(f"collapse/{src}/repetition"), m.get("collapse/natural_ppl"))
     warns = m.get("collapse/warnings") or []
-    worst = max((w["severity"] for w in warns), key=("high", "critical").index, default="")
+    worst = max((w["severity"] for w in warns), key=lambda s: SEVERITY.get(s, -1), default="")
     return ["" if d3 is None else f"{d3:.3f}", "" if rep is None else f"{rep:.2f}",
             "" if ppl is None else f"{ppl:.2f}", f"{len(warns)} {worst}" if warns else ""]
 

@@ -29,6 +29,18 @@ def test_diversity_falling_three_in_a_row_is_high():
     assert "0.5 -> 0.4 -> 0.3 -> 0.2" in w[0].message and D3 in w[0].message
 
 
+def test_diversity_falling_while_accuracy_rises_is_info_and_does_not_stop():
+    h = hist(**{D3: [0.5, 0.4, 0.3, 0.2], "eval/acc": [0.3, 0.5, 0.4, 0.7]})
+    w = detector.check(GateConfig(), h)
+    assert [(x.rule, x.severity) for x in w] == [("diversity_falling", "info")]
+    assert "while eval/acc rose 0.3 -> 0.7" in w[0].message
+    assert not detector.decide(GateConfig(policy="stop"), h)["gate/stop"]
+    assert detector.check(GateConfig(diversity_when_improving="high"), h)[0].severity == "high"
+    flat = hist(**{D3: [0.5, 0.4, 0.3, 0.2], "eval/acc": [0.5, 0.6, 0.6, 0.5]})  # no better than at the start
+    assert detector.check(GateConfig(), flat)[0].severity == "high"
+    assert detector.decide(GateConfig(policy="stop"), flat)["gate/stop"]
+
+
 @pytest.mark.parametrize("values", [[0.5, 0.4, 0.3], [0.5, 0.4, 0.45, 0.3], [0.5, 0.4, 0.3, 0.3], [0.5, 0.4, 0.3, 0.2, 0.25]])
 def test_diversity_not_falling_three_in_a_row_is_quiet(values):
     assert detector.check(GateConfig(), hist(**{D3: values})) == []
@@ -64,7 +76,7 @@ def test_repetition_above_threshold_is_high():
 
 
 def test_policies():
-    h = hist(**{D3: [0.5, 0.4, 0.3, 0.2], "eval/acc": [0.1, 0.2, 0.3, 0.4]})
+    h = hist(**{D3: [0.5, 0.4, 0.3, 0.2], "eval/acc": [0.4, 0.4, 0.4, 0.4]})
     assert detector.decide(GateConfig(policy="warn"), h)["gate/stop"] == ""
     assert len(detector.decide(GateConfig(policy="warn"), h)["collapse/warnings"]) == 1
     stop = detector.decide(GateConfig(policy="stop"), h)["gate/stop"]

@@ -5,7 +5,7 @@ Default rules are the seeds' (all thresholds in ``GateConfig``, config.py):
 
 | rule | fires when | severity |
 |---|---|---|
-| diversity_falling | a diversity metric fell ``falling_for`` (3) iterations in a row | high |
+| diversity_falling | a diversity metric fell ``falling_for`` (3) iterations in a row | high (info if held-out accuracy rose over those iterations) |
 | accuracy_falling | held-out accuracy fell ``falling_for`` iterations in a row | critical |
 | repetition | the repetition rate (pairwise 3-gram Jaccard) exceeds ``repetition_max`` (0.3) | high |
 
@@ -65,8 +65,13 @@ def check(cfg, history: list[dict]) -> list[Alarm]:
         tail = worsening(history, metric, cfg.falling_for, cfg.falling_tolerance, rising)
         if tail:
             way = "rose" if rising else "fell"
-            out.append(_warn("diversity_falling", metric, "high", tail,
-                             f"{metric} {way} {cfg.falling_for} iterations in a row"))
+            what, severity = f"{metric} {way} {cfg.falling_for} iterations in a row", "high"
+            acc = dict(_series(history, cfg.accuracy_metric))
+            first, last = acc.get(tail[0][0]), acc.get(tail[-1][0])
+            if first is not None and last is not None and last > first:  # sharper and better: not collapse
+                severity = cfg.diversity_when_improving
+                what += f" while {cfg.accuracy_metric} rose {first:.4g} -> {last:.4g}"
+            out.append(_warn("diversity_falling", metric, severity, tail, what))
     tail = worsening(history, cfg.accuracy_metric, cfg.falling_for, cfg.falling_tolerance)
     if tail:
         out.append(_warn("accuracy_falling", cfg.accuracy_metric, "critical", tail,

@@ -3,7 +3,7 @@ reasoning-gym basic_arithmetic (1-2 digit sums, inside its zone of proximal
 development), held-out accuracy with a 95% Wilson interval per iteration and
 the wall time of every stage.
 
-    flock /tmp/selftaught-heavy.lock python benchmarks/star_smollm2.py [key=value ...]
+    python benchmarks/star_smollm2.py [--results FILE.json] [key=value ...]
 
 Runs ``recipes/star_smollm2_reasoning_gym.yaml`` with the overrides below (sized
 to ~15 minutes on 2 CPU cores) in a fresh directory, prints the table and writes
@@ -28,7 +28,7 @@ OVERRIDES = ["iterations=2", "method.problems_per_iteration=96", "task.eval_size
 STAGES = ("generate", "verify", "select", "train", "evaluate")
 
 
-def main(extra: list[str]) -> None:
+def main(extra: list[str], results: Path = RESULTS) -> None:
     from selftaught import config, loop
 
     out = Path(tempfile.mkdtemp(prefix="star-smollm2-"))
@@ -45,8 +45,8 @@ def main(extra: list[str]) -> None:
                      **{f"{s}_s": m.get(f"time/{s}_s") for s in STAGES}})
     result = {"recipe": str(RECIPE.relative_to(ROOT)), "overrides": [*OVERRIDES, *extra], "total_s": round(total, 1),
               "iterations": rows}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=1))
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(result, indent=1) + "\n")
     print(f"STaR, SmolLM2-135M-Instruct x basic_arithmetic; {total / 60:.1f} min total")
     print("| iter | held-out acc | 95% CI | kept (rationalized) | sample acc | " + " | ".join(f"{s} s" for s in STAGES) + " |")
     print("|---|---|---|---|---|" + "---|" * len(STAGES))
@@ -60,4 +60,8 @@ def main(extra: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    args = sys.argv[1:]
+    if args[:1] == ["--results"]:
+        main(args[2:], Path(args[1]))
+    else:
+        main(args)

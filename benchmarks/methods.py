@@ -4,7 +4,7 @@ same first-pass sample budget per iteration, same train steps.
 
     python benchmarks/methods.py                          # every method (~40 min with --jobs 2 on 2 idle cores)
     python benchmarks/methods.py --methods rft rest_em    # some; results merge into the JSON
-    python benchmarks/methods.py --model smollm2          # star/rft/rest_em/self_play/ttrl on SmolLM2 (~30 min)
+    python benchmarks/methods.py --model smollm2          # the family on SmolLM2 (~30 min)
     OMP_NUM_THREADS=1 python benchmarks/methods.py --jobs 2   # two arms at a time, one thread each
 
 Each method is the user-facing command (`selftaught run recipes/<m>_arithmetic.yaml`
@@ -66,6 +66,8 @@ _GEN = {"temperature": 0.7, "max_new_tokens": 96, "steps_growth": 1.2}
 SMOL_ARMS = {
     "star": {"type": "star", "problems_per_iteration": SMOL_BUDGET // 2, "samples_per_problem": 2,
              "rationalize": True, "init": "base", **_GEN},
+    "star_no_rationalize": {"type": "star", "problems_per_iteration": SMOL_BUDGET // 2, "samples_per_problem": 2,
+                            "rationalize": False, "init": "base", **_GEN},
     "rft": {"type": "rft", "problems_per_iteration": SMOL_BUDGET // 4, "samples_per_problem": 4, **_GEN},
     "rest_em": {"type": "rest_em", "problems_per_iteration": SMOL_BUDGET // 4, "samples_per_problem": 4, **_GEN},
     "self_play": {"type": "self_play", "problems_per_iteration": SMOL_BUDGET // 4, "samples_per_problem": 2,

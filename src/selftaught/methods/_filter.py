@@ -33,6 +33,19 @@ class SampleConfig(Component):
     steps_growth: float = Field(1.0, description="train steps multiply by this every iteration")
 
 
+class FilterMethod:
+    """The train-stage hooks the family shares: train from the base or the last
+    checkpoint (``init``), ``steps`` x ``steps_growth`` ** (k - 1) optimizer steps."""
+
+    cfg: SampleConfig
+
+    def init_model(self, it) -> str:
+        return init_model(it, self.cfg)
+
+    def train_steps(self, it, n_rows: int) -> int:
+        return train_steps(it, self.cfg)
+
+
 def sample(it, problems, cfg: SampleConfig, n: int | None = None, phase: str = "sample", **kw) -> list[dict]:
     # the mix config's temperature schedule, if any, overrides the method's (Iteration.temperature)
     temperature = it.temperature(cfg.temperature) if hasattr(it, "temperature") else cfg.temperature

@@ -28,7 +28,7 @@ class Config(F.SampleConfig, scorers.ScorerFields):
     min_reward: float = Field(1.0, description="keep the top sample only if its [0, 1] reward is >= this")
 
 
-class BestOfN:
+class BestOfN(F.FilterMethod):
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
 
@@ -45,12 +45,6 @@ class BestOfN:
         kept = [r for r in rows if r["kept"]]
         return {"select/problems_with_kept": len(kept),
                 "select/kept_correct_frac": F.frac(sum(r["correct"] for r in kept), len(kept))}
-
-    def init_model(self, it) -> str:
-        return F.init_model(it, self.cfg)
-
-    def train_steps(self, it, n_rows: int) -> int:
-        return F.train_steps(it, self.cfg)
 
 
 def build(cfg: Config) -> BestOfN:

@@ -33,7 +33,7 @@ class Config(F.SampleConfig):
     max_per_problem: int | None = Field(10, description="keep at most this many samples per problem (paper: 10)")
 
 
-class RestEM:
+class RestEM(F.FilterMethod):
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
 
@@ -52,12 +52,6 @@ class RestEM:
         return {"select/above_threshold": len(passed),
                 "select/over_cap_dropped": sum(r["select_reason"].startswith("over the cap") for r in rows),
                 "select/problems_with_kept": len({r["problem_id"] for r in rows if r["kept"]})}
-
-    def init_model(self, it) -> str:
-        return F.init_model(it, self.cfg)  # default base: the M-step restarts from it (the paper's point)
-
-    def train_steps(self, it, n_rows: int) -> int:
-        return F.train_steps(it, self.cfg)
 
 
 def build(cfg: Config) -> RestEM:

@@ -34,7 +34,7 @@ class Config(F.SampleConfig):
     max_paths_per_problem: int | None = Field(None, description="keep at most this many distinct paths per problem")
 
 
-class RFT:
+class RFT(F.FilterMethod):
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
 
@@ -56,12 +56,6 @@ class RFT:
         return {"select/correct": len(correct), "select/duplicates_dropped": dupes,
                 "select/solved_problems": len(solved), "select/distinct_paths": paths,
                 "select/paths_per_solved_problem": F.frac(paths, len(solved))}
-
-    def init_model(self, it) -> str:
-        return F.init_model(it, self.cfg)
-
-    def train_steps(self, it, n_rows: int) -> int:
-        return F.train_steps(it, self.cfg)
 
 
 def build(cfg: Config) -> RFT:

@@ -66,7 +66,7 @@ def parse_verdict(text: str) -> tuple[bool | None, str]:
     return (None, text.strip()) if not m else (m.group(1) == "CORRECT", text[m.end():].strip())
 
 
-class SelfPlay:
+class SelfPlay(F.FilterMethod):
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
 
@@ -170,12 +170,6 @@ class SelfPlay:
                 "self_play/revised": len(revised),
                 "self_play/revised_correct_frac": F.frac(sum(r["correct"] for r in revised), len(revised)),
                 "select/kept_correct_frac": F.frac(sum(r["correct"] for r in kept), len(kept))}
-
-    def init_model(self, it) -> str:
-        return F.init_model(it, self.cfg)
-
-    def train_steps(self, it, n_rows: int) -> int:
-        return F.train_steps(it, self.cfg)
 
 
 def build(cfg: Config) -> SelfPlay:

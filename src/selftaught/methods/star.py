@@ -46,7 +46,7 @@ class Config(Component):
     steps_growth: float = Field(1.2, description="train steps multiply by this every iteration (paper: 1.2)")
 
 
-class Star:
+class Star(F.FilterMethod):
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
 
@@ -82,12 +82,6 @@ class Star:
                     r.update(kept=False, select_reason=f"rejected: {why}")
         # The hint is in the rationalization prompt, never in the training example.
         return rows, F.train_rows(it, rows)
-
-    def init_model(self, it) -> str:
-        return F.init_model(it, self.cfg)
-
-    def train_steps(self, it, n_rows: int) -> int:
-        return F.train_steps(it, self.cfg)
 
 
 def build(cfg: Config) -> Star:

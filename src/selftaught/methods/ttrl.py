@@ -50,7 +50,7 @@ class Config(F.SampleConfig):
     max_per_problem: int | None = Field(None, description="sft: keep at most this many consistent traces per question")
 
 
-class TTRL:
+class TTRL(F.FilterMethod):
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
 
@@ -81,12 +81,6 @@ class TTRL:
         return {**label_metrics(rows), "ttrl/transductive": int(self.cfg.transductive),
                 "ttrl/kept_correct_frac": F.frac(sum(r["correct"] for r in rows if r["kept"]),
                                                  sum(bool(r["kept"]) for r in rows))}
-
-    def init_model(self, it) -> str:
-        return F.init_model(it, self.cfg)
-
-    def train_steps(self, it, n_rows: int) -> int:
-        return F.train_steps(it, self.cfg)
 
 
 def label_metrics(rows: list[dict]) -> dict:

@@ -13,6 +13,11 @@ Arms (STaR, continuing from the last checkpoint every iteration, ``method.init=l
 - ``nofilter`` (opt-in, ``--arms nofilter``): ReST-EM with ``threshold=0``: every
   sample is kept, right or wrong -- Shumailov et al.'s setting, no quality filter.
 
+The collapse arm is one trajectory, not a guarantee: one run (commit bd2d072)
+fell 52% -> 5% held-out over 6 iterations; the re-run in results/collapse.json,
+with a freshly built tiny model (50% at iteration 0), rose to 91%. Judge it
+over several seeds (``seed=N`` passes through to every arm).
+
 The gate runs with ``policy=warn`` so every arm runs all its iterations and we see
 where the detector would have fired. Prints per-iteration held-out accuracy,
 pass@4 and its gap to pass@1, diversity metrics, natural-data perplexity and the

@@ -17,11 +17,10 @@ import argparse
 import json
 import os
 import platform
-import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import _cli  # benchmarks/_cli.py: scripts run from this folder
 
 RESULTS = Path(__file__).parent / "results" / "demo_time.json"
 ARMS = {"hf-forward": ["backend.lean=false"], "lean": []}
@@ -29,12 +28,10 @@ STAGES = ("generate", "verify", "select", "train", "evaluate", "monitor")
 
 
 def launch(name: str, out: Path) -> float:
-    cmd = [sys.executable, "-m", "selftaught.cli", "run", f"out_dir={out}", f"name={name}", *ARMS[name]]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True)
-    if proc.returncode:
-        raise SystemExit(f"{name} failed:\n{proc.stderr[-3000:]}")
-    return round(time.perf_counter() - t0, 1)
+    try:
+        return _cli.run(name, out, ARMS[name], {"OMP_NUM_THREADS": "1"})[0]
+    except _cli.ArmFailed as e:
+        raise SystemExit(str(e)) from None
 
 
 def tabulate(out: Path, walls: dict) -> dict:

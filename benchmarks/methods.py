@@ -24,17 +24,16 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import threading
-import time
-
-import yaml
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import yaml
 from rich.console import Console
 from rich.table import Table
+
+import _cli  # benchmarks/_cli.py: scripts run from this folder
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "methods.json"
@@ -88,15 +87,9 @@ def run_arm(name: str, out: Path, cache: Path, model: str = "tiny") -> dict:
         recipe, common = out / f"{name}.yaml", SMOL_COMMON
         out.mkdir(parents=True, exist_ok=True)
         recipe.write_text(yaml.safe_dump(tree, sort_keys=False))
-    cmd = [sys.executable, "-m", "selftaught.cli", "run", str(recipe), f"name={name}", f"out_dir={out}", *common]
-    t0 = time.perf_counter()
-    env = {**os.environ, "SELFTAUGHT_CACHE": str(cache)} if model == "tiny" else dict(os.environ)
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if proc.returncode:
-        raise RuntimeError(f"{name} failed:\n{proc.stderr[-3000:]}")
-    metrics = [json.loads(x) for x in (out / name / "metrics.jsonl").read_text().splitlines()]
-    return {"wall_s": round(wall, 1), "command": " ".join(cmd[1:]), "metrics": metrics,
+    env = {"SELFTAUGHT_CACHE": str(cache)} if model == "tiny" else {}
+    wall, cmd, metrics = _cli.run(name, out, [str(recipe), *common], env)
+    return {"wall_s": wall, "command": " ".join(cmd[1:]), "metrics": metrics,
             "samples_generated": sum(m.get("gen/samples", 0) for m in metrics),
             "samples_kept": sum(m.get("select/kept", 0) for m in metrics),
             "train_rows": sum(m.get("select/train_rows", 0) for m in metrics)}
@@ -155,7 +148,7 @@ def main() -> None:
     def one(name: str) -> None:
         try:
             r = run_arm(name, out, args.cache, args.model)
-        except RuntimeError as e:  # report it, keep the other arms going
+        except _cli.ArmFailed as e:  # report it, keep the other arms going
             failed.append(name)
             Console(stderr=True).print(str(e))
             return

@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,6 +23,8 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+
+import _cli  # benchmarks/_cli.py: scripts run from this folder
 
 ARMS = {
     "star": [],
@@ -34,14 +35,11 @@ SEED_DIGITS = {"1", "2", "3"}  # the only lengths with labeled scratchpads
 
 
 def run_arm(name: str, overrides: list[str], out: Path, cache: Path) -> dict:
-    cmd = [sys.executable, "-m", "selftaught.cli", "run", f"name={name}", f"out_dir={out}", *overrides]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env={**os.environ, "SELFTAUGHT_CACHE": str(cache)}, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if proc.returncode:
-        sys.exit(f"{name} failed:\n{proc.stderr[-3000:]}")
-    metrics = [json.loads(x) for x in (out / name / "metrics.jsonl").read_text().splitlines()]
-    return {"wall_s": round(wall, 1), "overrides": overrides, "metrics": metrics}
+    try:
+        wall, _, metrics = _cli.run(name, out, overrides, {"SELFTAUGHT_CACHE": str(cache)})
+    except _cli.ArmFailed as e:
+        sys.exit(str(e))
+    return {"wall_s": wall, "overrides": overrides, "metrics": metrics}
 
 
 def bar(result: dict) -> dict:

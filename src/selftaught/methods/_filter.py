@@ -37,7 +37,8 @@ class FilterMethod:
     """The train-stage hooks the family shares: train from the base or the last
     checkpoint (``init``), ``steps`` x ``steps_growth`` ** (k - 1) optimizer steps."""
 
-    cfg: SampleConfig
+    def __init__(self, cfg: SampleConfig) -> None:
+        self.cfg = cfg
 
     def init_model(self, it) -> str:
         return init_model(it, self.cfg)

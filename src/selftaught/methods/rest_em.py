@@ -34,9 +34,6 @@ class Config(F.SampleConfig):
 
 
 class RestEM(F.FilterMethod):
-    def __init__(self, cfg: Config) -> None:
-        self.cfg = cfg
-
     def generate(self, it, pool) -> list[dict]:
         # E-step: from the current model (``it.model``), never the base one.
         return F.sample(it, it.draw(pool, self.cfg.problems_per_iteration), self.cfg)

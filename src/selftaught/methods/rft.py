@@ -35,9 +35,6 @@ class Config(F.SampleConfig):
 
 
 class RFT(F.FilterMethod):
-    def __init__(self, cfg: Config) -> None:
-        self.cfg = cfg
-
     def generate(self, it, pool) -> list[dict]:
         return F.sample(it, it.draw(pool, self.cfg.problems_per_iteration), self.cfg)
 

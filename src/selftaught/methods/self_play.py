@@ -67,9 +67,6 @@ def parse_verdict(text: str) -> tuple[bool | None, str]:
 
 
 class SelfPlay(F.FilterMethod):
-    def __init__(self, cfg: Config) -> None:
-        self.cfg = cfg
-
     def generate(self, it, pool) -> list[dict]:
         c, problems = self.cfg, it.draw(pool, self.cfg.problems_per_iteration)
         sols = F.sample(it, problems, c)

@@ -47,9 +47,6 @@ class Config(Component):
 
 
 class Star(F.FilterMethod):
-    def __init__(self, cfg: Config) -> None:
-        self.cfg = cfg
-
     def generate(self, it, pool) -> list[dict]:
         c = self.cfg
         problems = it.draw(pool, c.problems_per_iteration)

@@ -51,9 +51,6 @@ class Config(F.SampleConfig):
 
 
 class TTRL(F.FilterMethod):
-    def __init__(self, cfg: Config) -> None:
-        self.cfg = cfg
-
     def generate(self, it, pool) -> list[dict]:
         source = it.task.eval_set() if self.cfg.transductive else pool
         return F.sample(it, it.draw(source, self.cfg.problems_per_iteration), self.cfg)

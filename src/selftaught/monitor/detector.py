@@ -60,13 +60,13 @@ def worsening(history: list[dict], metric: str, times: int, tolerance: float = 0
 def check(cfg, history: list[dict]) -> list[Alarm]:
     """Every rule that fires at the latest iteration of ``history``."""
     out = []
+    acc = dict(_series(history, cfg.accuracy_metric))
     for metric in cfg.diversity_metrics:
         rising = metric.endswith(RISING_IS_BAD)
         tail = worsening(history, metric, cfg.falling_for, cfg.falling_tolerance, rising)
         if tail:
             way = "rose" if rising else "fell"
             what, severity = f"{metric} {way} {cfg.falling_for} iterations in a row", "high"
-            acc = dict(_series(history, cfg.accuracy_metric))
             first, last = acc.get(tail[0][0]), acc.get(tail[-1][0])
             if first is not None and last is not None and last > first:  # sharper and better: not collapse
                 severity = cfg.diversity_when_improving

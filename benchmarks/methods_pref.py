@@ -57,7 +57,7 @@ def strategies_part(n: int, names: list[str]) -> None:
     model = resolve(cfg.model, task, seed=cfg.seed)
     backend = registry.build("backend", cfg.backend)
     problems = task.eval_set()
-    it = Iteration(0, cfg, task, backend, model, model, checkpoint_hash(model), {p.id: p for p in problems})
+    it = Iteration(0, cfg, task, backend, None, model, model, checkpoint_hash(model), "unused", {p.id: p for p in problems})
     for name, extra in STRATEGIES:
         if names and name not in names:
             continue

@@ -67,6 +67,9 @@ def cmd_validate(args) -> int:
 
     cfg, _ = _load(args.target, args.overrides)
     out.print(to_yaml(cfg), end="", markup=False, highlight=False)
+    from selftaught import hardware
+
+    err.print(f"hardware: {hardware.resolve(cfg.hardware).describe()}", markup=False, highlight=False)
     err.print("[green]recipe is valid[/]")
     return 0
 

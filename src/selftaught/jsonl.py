@@ -1,7 +1,8 @@
-"""Reading JSONL that users hand us (problem files, completions to verify). Every
-problem is reported as one paragraph naming the file, the line and the field, what
-was expected and what was found -- and nothing is written before the whole file
-has been read and checked."""
+"""The one reader of the data files users hand us -- problem files (JSONL, gzipped
+JSONL, Parquet) and completions to verify -- with one error class. Every problem
+is reported as one paragraph naming the file, the line and the field, what was
+expected and what was found; nothing is written before the whole file has been
+read and checked."""
 
 from __future__ import annotations
 
@@ -64,6 +65,42 @@ def lines(path: str | Path, example: str, max_line_bytes: int = MAX_LINE_BYTES) 
             yield n, obj
     if not seen_any:
         raise DataError(f"{path}: the file is empty (no JSON lines). Expected one JSON object per line, e.g. {example}")
+
+
+def records(path: str | Path, example: str = '{"question": "...", "answer": "..."}') -> list[tuple[int, dict]]:
+    """(line or row number, record) for every record of a .jsonl[.gz] or .parquet file
+    (a Parquet row counts as a line, from 1)."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise DataError(f"{p}: no such data file")
+    if p.suffix != ".parquet":
+        try:
+            return list(lines(p, example))
+        except (OSError, EOFError) as e:  # a truncated or foreign .gz
+            raise DataError(f"{p}: cannot read: {e}") from None
+    import pyarrow.parquet as pq
+
+    try:
+        rows = pq.read_table(p).to_pylist()
+    except Exception as e:
+        raise DataError(f"{p}: not a readable Parquet file: {e}") from None
+    return [(i + 1, r) for i, r in enumerate(rows)]
+
+
+def get(path, n: int, rec: dict, name: str, required: bool = True):
+    """``rec[name]`` for a user-named field (dotted names reach into nested objects):
+    a string or number, or None when absent and not ``required``."""
+    value = rec
+    for part in name.split("."):
+        if not isinstance(value, dict) or part not in value or value[part] is None:
+            if not required:
+                return None
+            have = ", ".join(sorted(rec)[:12])
+            raise DataError(f"{path}, line {n}: missing field `{name}` (fields present: {have})")
+        value = value[part]
+    if isinstance(value, (dict, list)):
+        raise DataError(f"{path}, line {n}: field `{name}` must be a string or number, got {type(value).__name__}")
+    return value
 
 
 def field(path, n: int, obj: dict, name: str, types: tuple, example: str, required: bool = True, label: str = ""):

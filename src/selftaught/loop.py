@@ -22,12 +22,16 @@ from pathlib import Path
 from selftaught import registry
 from selftaught.config import RunConfig, same_config, to_yaml
 from selftaught.evaluate import evaluate
+from selftaught.backends import Backend
 from selftaught.iteration import Iteration
+from selftaught.methods import Method
+from selftaught.methods import check as check_needs
 from selftaught.mix import apply as mix
 from selftaught.monitor import detector
 from selftaught.models.loading import checkpoint_hash, resolve
 from selftaught.report import after_each_iteration
 from selftaught.store import RunStore
+from selftaught.trainers import Trainer
 
 STAGES = ("generate", "verify", "select", "train", "evaluate", "monitor")
 
@@ -60,16 +64,18 @@ def run(cfg: RunConfig, root: str | Path | None = None, on_iteration=None) -> Ru
     task = registry.build("task", cfg.task)
     pool, held_out = task.train_pool(), task.eval_set()
     _check_disjoint(pool, held_out)
+    check_needs(cfg.method, cfg.trainer, cfg.iterations, task)  # before any model is loaded
     base = resolve(cfg.model, task, seed=cfg.seed, warm_start_steps=cfg.warm_start_steps)
-    backend = registry.build("backend", cfg.backend)
-    method = registry.build("method", cfg.method)
-    trainer = registry.build("trainer", cfg.trainer)
+    backend: Backend = registry.build("backend", cfg.backend)
+    method: Method = registry.build("method", cfg.method)
+    trainer: Trainer = registry.build("trainer", cfg.trainer)
     problems = {p.id: p for p in [*pool, *held_out]}
     with store.lock():
         store.create_or_check(to_yaml(cfg), same_config)
 
         def at(k: int, model: str) -> Iteration:
-            return Iteration(k, cfg, task, backend, base, model, checkpoint_hash(model), problems)
+            return Iteration(k, cfg, task, backend, trainer, base, model, checkpoint_hash(model),
+                             str(store.checkpoint(k)), problems)
 
         # Iteration 0: the starting model, measured before any self-training.
         it = at(0, base)
@@ -83,7 +89,7 @@ def run(cfg: RunConfig, root: str | Path | None = None, on_iteration=None) -> Ru
             _stage(store, k, "generate", lambda: _generate(store, it, method, pool))
             _stage(store, k, "verify", lambda: _verify(store, it))
             _stage(store, k, "select", lambda: _select(store, it, method))
-            _stage(store, k, "train", lambda: _train(store, it, method, trainer))
+            _stage(store, k, "train", lambda: _train(store, it, method))
             after = at(k, _model_after(store, k, base))
             _stage(store, k, "evaluate", lambda: _evaluate(store, after))
             _stage(store, k, "monitor", lambda: _monitor(store, after))
@@ -108,7 +114,7 @@ def _finish(store: RunStore, cfg: RunConfig, k: int, model: str, on_iteration) -
     return merged["gate/stop"]
 
 
-def _generate(store: RunStore, it: Iteration, method, pool) -> dict:
+def _generate(store: RunStore, it: Iteration, method: Method, pool) -> dict:
     rows = method.generate(it, pool)
     store.write_rows(it.k, "samples", rows)
     phases = [r["phase"] for r in rows]
@@ -124,30 +130,22 @@ def _verify(store: RunStore, it: Iteration) -> dict:
             "verify/correct": sum(r["correct"] for r in rows)}
 
 
-def _select(store: RunStore, it: Iteration, method) -> dict:
-    rows, train = method.select(it, store.rows(it.k, "samples"))
+def _select(store: RunStore, it: Iteration, method: Method) -> dict:
+    rows, train, extra = method.select(it, store.rows(it.k, "samples"))
     train, mixed = mix(it, store, rows, train)  # natural data, dedup, cap, accumulate (mix.py)
     store.write_rows(it.k, "samples", rows)
     store.write_rows(it.k, "train", train)
     kept = [r for r in rows if r["kept"]]
     wrong_working = [r for r in kept if r.get("steps_ok") is False]
-    extra = method.select_metrics(it, rows, train) if hasattr(method, "select_metrics") else {}
     return {"select/kept": len(kept), "select/train_rows": len(train),
             "select/kept_rationalized": sum(r["phase"] == "rationalize" for r in kept),
             "select/kept_wrong_working_frac": len(wrong_working) / len(kept) if kept else 0.0, **extra, **mixed}
 
 
-def _train(store: RunStore, it: Iteration, method, trainer) -> dict:
+def _train(store: RunStore, it: Iteration, method: Method) -> dict:
+    """The method trains through ``it.train``, which leaves ``iter_k/checkpoint``."""
     rows = store.rows(it.k, "train")
-    if not rows:
-        return {"train/skipped": 1}
-    if hasattr(method, "train"):  # methods with their own schedule (ReST's Improve steps, DPO pairs)
-        return method.train(it, rows, trainer, str(store.checkpoint(it.k)))
-    init = method.init_model(it)
-    steps = method.train_steps(it, len(rows))
-    metrics = trainer.train(init, rows, str(store.checkpoint(it.k)), steps=steps,
-                            seed=it.seed("train"), position_tracker=it.task.position_tracker, desc=f"iter {it.k} train")
-    return {**metrics, "train/init": init}
+    return method.train(it, rows) if rows else {"train/skipped": 1}
 
 
 def _evaluate(store: RunStore, it: Iteration) -> dict:

@@ -28,26 +28,8 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-
-class MixConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    natural_fraction: float = Field(0.3, ge=0.0, lt=1.0, description="fraction of the final training set that is natural data (0 = off)")
-    accumulate: bool = Field(False, description="train on the union of all iterations' kept rows instead of only this iteration's")
-    dedup: Literal["none", "problem", "global"] = Field("problem", description="near-duplicate filter over kept rows: none, within each problem, or across all rows")
-    dedup_threshold: float = Field(0.9, gt=0.0, le=1.0, description="MinHash-estimated n-gram Jaccard at or above which two rows are duplicates")
-    dedup_ngram: int = Field(3, ge=1, description="n of the n-gram shingles (units of gate.ngram_unit)")
-    per_problem_cap: int | None = Field(None, ge=1, description="keep at most this many self-generated rows per problem (None: no cap)")
-    temperature_schedule: list[float] | None = Field(None, description="sampling temperature of iteration 1, 2, ... (the last repeats); overrides the method's")
-    temperature_step: float = Field(0.0, description="else: add this to the method's temperature every iteration after the first")
-
-    @field_validator("dedup", mode="before")
-    @classmethod
-    def _yaml_off(cls, v):
-        return "none" if v is False else v  # YAML reads `dedup: off` as false
+from selftaught.config import MixConfig
 
 
 def scheduled_temperature(cfg: MixConfig | None, k: int, base: float) -> float:

@@ -12,7 +12,10 @@ loop mostly re-learns what the model knows).
         --n 100 task.kwargs.max_digits=2 "task.kwargs.operators=[+,-]"
 
 Extra ``key=value`` arguments override the task section (``task.`` prefix
-optional) or the backend (``backend.chat_template=false``).
+optional), the backend (``backend.chat_template=false``) or the hardware
+(``hardware.device=cpu``; default: a GPU in bf16 where there is one, see
+``hardware.py``). ``--model`` takes what a recipe's ``model:`` takes, hub ids
+(``HuggingFaceTB/SmolLM2-135M-Instruct``, ``org/name@revision``) included.
 """
 
 from __future__ import annotations
@@ -22,18 +25,18 @@ import time
 ZONE = (0.25, 0.75)
 
 
-def _sections(task: str, overrides: list[str]) -> tuple[dict, dict]:
+def _sections(task: str, overrides: list[str]) -> tuple[dict, dict, dict]:
     from selftaught.config import ConfigError, set_dotted
 
-    tree: dict = {"task": {"type": task}, "backend": {"type": "hf"}}
+    tree: dict = {"task": {"type": task}, "backend": {"type": "hf"}, "hardware": {}}
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override `{item}`: expected key=value, e.g. task.eval_size=100")
         key, raw = item.split("=", 1)
-        if not key.startswith(("task.", "backend.")):
+        if not key.startswith(("task.", "backend.", "hardware.")):
             key = "task." + key
         set_dotted(tree, key, raw)
-    return tree["task"], tree["backend"]
+    return tree["task"], tree["backend"], tree["hardware"]
 
 
 def zone(acc: float, lo: float, hi: float) -> tuple[str, bool]:
@@ -46,11 +49,13 @@ def zone(acc: float, lo: float, hi: float) -> tuple[str, bool]:
 def probe(model: str, task: str, n: int = 200, overrides: list[str] = (), max_new_tokens: int = 160,
           seed: int = 0) -> dict:
     """Greedy base accuracy of ``model`` on ``n`` held-out problems of ``task``."""
-    from selftaught import registry
+    from selftaught import hardware, registry
+    from selftaught.config import HardwareConfig
     from selftaught.evaluate import wilson
-    from selftaught.models.loading import resolve
+    from selftaught.models.loading import hub_revision, resolve
 
-    task_sec, backend_sec = _sections(task, list(overrides))
+    task_sec, backend_sec, hw_sec = _sections(task, list(overrides))
+    hw = hardware.use(HardwareConfig.model_validate(hw_sec))
     task_obj = registry.load("task", task).build(registry.load("task", task).Config.model_validate(task_sec))
     backend = registry.load("backend", "hf").build(registry.load("backend", "hf").Config.model_validate(backend_sec))
     problems = task_obj.eval_set()[:n]
@@ -70,7 +75,8 @@ def probe(model: str, task: str, n: int = 200, overrides: list[str] = (), max_ne
     lo, hi = wilson(acc, len(problems))
     where, sure = zone(acc, lo, hi)
     stated = sum(s.answer is not None for s in scores) / len(problems)
-    return {"model": model, "task": task, "overrides": list(overrides), "n": len(problems), "correct": k,
+    return {"model": model, "revision": hub_revision(model), "hardware": hw.describe(),
+            "task": task, "overrides": list(overrides), "n": len(problems), "correct": k,
             "acc": acc, "ci_low": lo, "ci_high": hi, "zone": where, "zone_certain": sure,
             "answered_frac": stated, "load_s": round(load_s, 2), "s_per_item": round(gen_s / len(problems), 3),
             "examples": [{"question": p.question[:300], "gold": p.answer, "completion": o[0], "correct": s.correct}
@@ -78,12 +84,12 @@ def probe(model: str, task: str, n: int = 200, overrides: list[str] = (), max_ne
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--model", required=True, help="HF model dir, .gguf file, or builtin:<name>")
+    p.add_argument("--model", required=True, help="hub id org/name[@revision], HF model dir, .gguf file, or builtin:<name>")
     p.add_argument("--task", required=True, help="task type, e.g. gsm8k or reasoning_gym:chain_sum")
     p.add_argument("--n", type=int, default=200, help="held-out problems to score (default 200)")
     p.add_argument("--max-new-tokens", type=int, default=160)
     p.add_argument("--json", help="also write the result to this JSON file")
-    p.add_argument("overrides", nargs="*", help="task (or backend.) key=value overrides")
+    p.add_argument("overrides", nargs="*", help="task (or backend., hardware.) key=value overrides")
 
 
 def cmd(args) -> int:
@@ -93,6 +99,8 @@ def cmd(args) -> int:
 
     r = probe(args.model, args.task, args.n, args.overrides, args.max_new_tokens)
     out = Console()
+    at = f" at commit {r['revision']}" if r["revision"] else ""
+    out.print(f"[dim]{r['model']}{at} on {r['hardware']}[/]", highlight=False)
     for ex in r["examples"]:
         out.print(f"[dim]gold {ex['gold']!r} ({'right' if ex['correct'] else 'wrong'}):[/] "
                   f"{ex['completion'][:200]!r}", highlight=False)

@@ -4,7 +4,7 @@
 - ``maj@k``: self-consistency (Wang et al. 2022, arXiv 2203.11171): k samples,
   the most frequent extracted answer wins.
 - ``best_of_n``: n samples, the one a scorer likes best wins; scorers are the
-  model's own additive-rubric judgement (``self_judge``, ``judge.py``), the task
+  model's own additive-rubric judgement (``self_judge``, ``verifiers/judge.py``), the task
   verifier (``verifier``: an oracle, i.e. pass@n), or any callable.
 - ``self_refine``: Self-Refine (Madaan et al. 2023, arXiv 2303.17651): answer,
   ask the same model for feedback, refine with the feedback; up to R rounds or
@@ -30,9 +30,9 @@ paper's HotpotQA/ALFWorld setups, and is not comparable to pass@1.
 from __future__ import annotations
 
 import re
-from collections import Counter
 
 from selftaught import templates
+from selftaught.verifiers.vote import majority_vote
 
 EXTRA = {"strategy": "", "round": 0, "feedback": None, "review": None, "final": False, "strategy_score": None}
 
@@ -70,13 +70,12 @@ def majority(it, problems, k: int, *, temperature: float, max_new_tokens: int, p
     final = []
     for i in range(len(problems)):
         group = rows[i * k:(i + 1) * k]
-        votes = Counter(r["answer"] for r in group if r["answer"] is not None)
-        if not votes:
+        label, share = majority_vote([r["answer"] for r in group])
+        if label is None:
             winner = group[0]
         else:
-            top = max(votes.values())
-            winner = next(r for r in group if r["answer"] is not None and votes[r["answer"]] == top)
-            winner["strategy_score"] = top / len(group)
+            winner = next(r for r in group if r["answer"] == label)
+            winner["strategy_score"] = share
         winner["final"] = True
         final.append(winner)
     return rows, final
@@ -88,7 +87,7 @@ def best_of_n(it, problems, n: int, scorer="self_judge", *, temperature: float, 
     rows = _mark(it.score(it.sample(problems, n, temperature=temperature, max_new_tokens=max_new_tokens,
                                      phase=phase)), f"best_of_{n}")
     if scorer == "self_judge":
-        from selftaught import judge
+        from selftaught.verifiers import judge
 
         judge.judge(it, rows, template=templates.load(judge_template, ("prompt", "response")),
                     max_new_tokens=max_new_tokens, phase=phase + "_judge")

@@ -97,10 +97,7 @@ def read_completions(path, task) -> list[tuple[int, Problem, str]]:
 
 def verdicts(task, items) -> list[dict]:
     problems, completions = [p for _, p, _ in items], [c for _, _, c in items]
-    if hasattr(task, "verify_many"):  # batched: the code task runs its sandbox in parallel
-        scores = task.verify_many(problems, completions)
-    else:
-        scores = [task.verify(p, c) for p, c in zip(problems, completions)]
+    scores = task.verify_many(problems, completions)  # batched: the code task runs its sandbox in parallel
     return [{"line": n, "problem_id": p.id, "score": s.reward, "correct": bool(s.correct), "reason": s.reason,
              "answer": s.answer} for (n, p, _), s in zip(items, scores)]
 

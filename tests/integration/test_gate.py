@@ -5,6 +5,7 @@ import json
 import pyarrow.parquet as pq
 
 from selftaught import cli, loop
+from selftaught.monitor import diversity as d
 
 GEN_REP = "gate.repetition_metrics=[collapse/gen/repetition]"  # measured from iteration 1 on
 
@@ -19,9 +20,16 @@ def test_warn_records_collapse_metrics_and_goes_on(micro, capsys):
     ms = lines(store.root)
     assert [m["iteration"] for m in ms] == [0, 1, 2] and all(m["gate/stop"] == "" for m in ms)
     assert "collapse/gen/distinct_2" not in ms[0] and "collapse/eval/distinct_2" in ms[0]
-    for m in ms[1:]:
-        for key in ("distinct_1", "distinct_3", "ttr", "self_bleu", "repetition", "mean_length"):
-            assert 0 <= m[f"collapse/gen/{key}"] and m["collapse/unit"] == "chars"
+    for k, m in enumerate(ms[1:], start=1):
+        # the gen metrics are those of this iteration's own samples (no hinted ones), recomputed here
+        samples = pq.read_table(store.root / f"iter_{k:03d}" / "samples.parquet").to_pylist()
+        texts = [r["completion"] or "" for r in samples if not r["hint"]]
+        assert m["collapse/unit"] == "chars" and m["collapse/gen/texts"] == len(texts) > 0
+        for key, fn in (("distinct_1", lambda t: d.distinct_n(t, 1, "chars")), ("distinct_3", lambda t: d.distinct_n(t, 3, "chars")),
+                        ("ttr", lambda t: d.type_token_ratio(t, "chars")), ("mean_length", lambda t: d.mean_length(t, "chars"))):
+            assert m[f"collapse/gen/{key}"] == round(fn(texts), 6), key
+        assert 0 < m["collapse/gen/distinct_1"] <= 1 and 0 <= m["collapse/gen/self_bleu"] <= 1
+        assert 0 <= m["collapse/gen/repetition"] <= 1 and m["collapse/gen/mean_length"] > 0
         assert m["collapse/natural_ppl"] > 1.0
         w = m["collapse/warnings"]
         assert [(x["rule"], x["metric"], x["severity"]) for x in w if x["rule"] == "repetition"] == \

@@ -11,8 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from selftaught import loop
+from selftaught.iteration import Iteration
 from selftaught.records import Problem, Score
-from selftaught.tasks import arithmetic
+from selftaught.tasks import Task, arithmetic
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
@@ -36,7 +37,7 @@ def test_rft(micro):
         samples, train = rows(k, "samples"), rows(k, "train")
         assert set(Counter(s["problem_id"] for s in samples).values()) == {4}
         by_id = {s["sample_id"]: s for s in samples}
-        assert all(by_id[t["sample_id"]]["correct"] for t in train)
+        assert train and all(by_id[t["sample_id"]]["correct"] for t in train)
         paths = [(t["problem_id"], arithmetic.Arithmetic.reasoning_path(None, t["completion"])) for t in train]
         assert len(paths) == len(set(paths))  # distinct paths only
         correct = sum(s["correct"] for s in samples)
@@ -47,8 +48,9 @@ def test_rest_em(micro):
     _, _, metrics, rows = run(micro, "rest_em", "method.max_per_problem=2")
     for k in (1, 2):
         train = rows(k, "train")
-        assert max(Counter(t["problem_id"] for t in train).values()) <= 2
-        assert all(s["reward"] >= 1.0 for s in rows(k, "samples") if s["kept"])
+        assert train and max(Counter(t["problem_id"] for t in train).values()) <= 2
+        kept = [s for s in rows(k, "samples") if s["kept"]]
+        assert kept and all(s["reward"] >= 1.0 for s in kept)
     assert "iter_" not in metrics[2]["train/init"]  # the M-step restarts from the base model
 
 
@@ -69,7 +71,7 @@ def test_ttrl_pool_and_transductive(micro):
         assert {s["problem_id"] for s in rows(k, "samples")} <= pool
         assert metrics[k]["ttrl/transductive"] == 0 and 0 <= metrics[k]["ttrl/label_acc"] <= 1
         kept = [s for s in rows(k, "samples") if s["kept"]]
-        assert all(s["answer"] == s["pseudo_label"] for s in kept)
+        assert kept and all(s["answer"] == s["pseudo_label"] for s in kept)
     _, _, tmetrics, trows = run(micro, "ttrl", "method.samples_per_problem=4", "method.transductive=true",
                                 "name=ttrl_transductive")
     eval_ids = {s["problem_id"] for s in trows(0, "eval")}
@@ -82,20 +84,25 @@ def test_self_play(micro):
     for k in (1, 2):
         samples, train = rows(k, "samples"), rows(k, "train")
         assert {"sample", "judge"} <= {s["phase"] for s in samples}
-        assert all(s["judge_quality"] >= 0.5 for s in samples if s["kept"])
+        kept = [s for s in samples if s["kept"]]
+        assert kept and all(s["judge_quality"] >= 0.5 for s in kept)
         assert not any(s["kept"] for s in samples if s["phase"] == "judge")
-        assert all("|" not in t["prompt"] for t in train)  # the judge's feedback never reaches training
+        assert train and all("|" not in t["prompt"] for t in train)  # the judge's feedback never reaches training
         for key in ("self_play/judge_precision", "self_play/judge_recall"):
             assert 0 <= metrics[k][key] <= 1
 
 
 def test_best_of_n(micro):
     _, _, _, rows = run(micro, "best_of_n")
-    train = rows(1, "train")
-    assert len(train) == len({t["problem_id"] for t in train})
+    for k in (1, 2):
+        train, samples = rows(k, "train"), rows(k, "samples")
+        assert train and len(train) == len({t["problem_id"] for t in train})  # one per problem
+        best = {t["problem_id"]: max(s["select_score"] for s in samples if s["problem_id"] == t["problem_id"]) for t in train}
+        by_id = {s["sample_id"]: s for s in samples}
+        assert all(by_id[t["sample_id"]]["select_score"] == best[t["problem_id"]] >= 1.0 for t in train)
 
 
-class DigitTask:
+class DigitTask(Task):
     """A task without custom positions: 'what digit is this?' -> the digit."""
 
     name, alphabet, position_tracker = "digit", "0123456789?=\n", None
@@ -118,17 +125,36 @@ def test_ttrl_grpo_on_a_tiny_model(tmp_path, seed=0):
     model.save_pretrained(tmp_path / "m0")
     tiny.build_tokenizer(task.alphabet).save_pretrained(tmp_path / "m0")
     problems = {str(i): Problem(str(i), str(i), str(i)) for i in range(4)}
-    it = SimpleNamespace(k=1, task=task, problems=problems, base_model=str(tmp_path / "m0"), model=str(tmp_path / "m0"),
-                         cfg=SimpleNamespace(trainer=SimpleNamespace(steps=2)), seed=lambda stage: seed)
+    trainer = grpo.build(grpo.Config(steps=2, batch_size=8, num_generations=4, max_completion_length=4, lr=1e-3))
+    cfg = SimpleNamespace(seed=seed, trainer=SimpleNamespace(steps=2), mix=None)
+    it = Iteration(1, cfg, task, None, trainer, str(tmp_path / "m0"), str(tmp_path / "m0"), "h", str(tmp_path / "out"),
+                   problems)
     rows = [{"prompt": task.prompt(p), "problem_id": p.id, "pseudo_label": "7"} for p in problems.values()]
     method = ttrl.build(ttrl.Config(variant="grpo"))
     reward = ttrl.agreement_reward(it)
     assert reward(["p", "p"], ["7\n", "3"], ["0", "1"], ["7", "7"]) == [1.0, 0.0]
-    trainer = grpo.build(grpo.Config(steps=2, batch_size=8, num_generations=4, max_completion_length=4, lr=1e-3))
-    m = method.train(it, rows, trainer, str(tmp_path / "out"))
+    m = method.train(it, rows)
     assert (tmp_path / "out" / "config.json").is_file() and m["train/steps"] == 2
     assert m["train/reward_first"] is not None and 0 <= m["train/reward_first"] <= 1
-    from selftaught.trainers import sft
 
-    with pytest.raises(ValueError, match="trainer.type=grpo"):
-        method.train(it, rows, sft.build(sft.Config()), str(tmp_path / "out2"))
+
+def test_method_needs_are_checked_when_the_recipe_is_validated(micro):
+    """A method whose trainer does not match is refused by config validation, naming
+    the fields, before any model is loaded (no run directory is created)."""
+    from selftaught import config
+
+    with pytest.raises(config.ConfigError, match=r"method.type=ttrl trains with grpo .*trainer.type=sft"):
+        micro("method.type=ttrl", "method.variant=grpo", recipe=RECIPES / "ttrl_arithmetic.yaml")
+    with pytest.raises(config.ConfigError, match=r"method.type=spin trains with dpo .*trainer.type=sft"):
+        micro("method.type=spin", "~method.rationalize", "~method.samples_per_problem", "~method.steps_growth",
+              "~method.init")
+    cfg = micro("method.type=self_instruct", "~method.rationalize", "~method.samples_per_problem",
+                "~method.steps_growth", "~method.init", "method.label=task", "name=si_needs")
+    from selftaught.methods import check
+    from selftaught.tasks import Task
+
+    class Plain(Task):
+        name = "plain"
+
+    with pytest.raises(ValueError, match="needs a task with make_problem .*method.label=majority"):
+        check(cfg.method, cfg.trainer, cfg.iterations, Plain())

@@ -17,14 +17,12 @@ GOOD1 = arithmetic.scratchpad(12, 34)  # "2+4+0=6,0\n1+3+0=4,0\n=64"
 WRONG_WORKING1 = "2+4+0=6,0\n1+3+0=4,0\n0+0+0=0,0\n=64"  # right answer, another path
 
 
-class FakeIt:
-    def __init__(self, k=1, trainer_steps=10):
-        self.k, self.task, self.base_model, self.model = k, TASK, "BASE", "LAST"
-        self.problems = {P1.id: P1, P2.id: P2}
-        self.cfg = SimpleNamespace(trainer=SimpleNamespace(steps=trainer_steps), seed=0)
+def FakeIt(k=1, trainer_steps=10, trainer=None, out_dir="unused", backend=None):
+    """A real Iteration over hand-made records: the methods see exactly what the loop gives them."""
+    from selftaught.iteration import Iteration
 
-    def seed(self, stage):
-        return hash((self.k, stage)) % 1000
+    cfg = SimpleNamespace(seed=0, trainer=SimpleNamespace(steps=trainer_steps), mix=None)
+    return Iteration(k, cfg, TASK, backend, trainer, "BASE", "LAST", "h", str(out_dir), {P1.id: P1, P2.id: P2})
 
 
 def rows_for(problem, completions, phase="sample"):
@@ -41,17 +39,18 @@ def test_rft_keeps_distinct_correct_paths_and_drops_duplicates():
     method = rft.build(rft.Config())
     # the third is the first again up to whitespace in the answer line; the fourth is wrong
     rows = rows_for(P1, [GOOD1, WRONG_WORKING1, GOOD1.replace("=64", "=64 "), "2+4+0=6,0\n=6"])
-    rows, train = method.select(FakeIt(), rows)
+    rows, train, m = method.select(FakeIt(), rows)
     assert [r["kept"] for r in rows] == [True, True, False, False]
     assert rows[2]["select_reason"] == f"duplicate reasoning path of {rows[0]['sample_id']}"
     assert [t["completion"] for t in train] == [GOOD1, WRONG_WORKING1]
-    m = method.select_metrics(FakeIt(), rows, train)
     assert m["select/duplicates_dropped"] == 1 and m["select/paths_per_solved_problem"] == 2
 
 
 def test_rft_path_normalization():
     assert TASK.reasoning_path(GOOD1) == "2+4+0=6,0\n1+3+0=4,0"  # the equations, no answer line
-    assert F.whitespace_path(" a  b\n c ") == "a b c"  # default for tasks without the hook
+    from selftaught.tasks import Task
+
+    assert Task.reasoning_path(None, " a  b\n c ") == "a b c"  # default for tasks without their own
     capped = F.distinct_correct(rows_for(P1, [GOOD1, WRONG_WORKING1]), TASK.reasoning_path, max_per_problem=1)
     assert [r["kept"] for r in capped] == [True, False]
 
@@ -59,24 +58,25 @@ def test_rft_path_normalization():
 def test_rest_em_caps_per_problem_and_thresholds():
     method = rest_em.build(rest_em.Config(max_per_problem=2))
     rows = rows_for(P1, [GOOD1] * 5 + ["=99"]) + rows_for(P2, [arithmetic.scratchpad(5, 8)])
-    rows, train = method.select(FakeIt(), rows)
+    rows, train, m = method.select(FakeIt(), rows)
     assert sum(r["kept"] for r in rows if r["problem_id"] == P1.id) == 2
     assert sum(r["select_reason"].startswith("over the cap") for r in rows) == 3
     assert not rows[5]["kept"] and "reward 0.000 < 1.0" in rows[5]["select_reason"]
     assert [t["problem_id"] for t in train].count(P2.id) == 1
-    again, _ = method.select(FakeIt(), [dict(r) for r in rows])  # seeded: same choice on a re-run
+    again, _, _ = method.select(FakeIt(), [dict(r) for r in rows])  # seeded: same choice on a re-run
     assert [r["kept"] for r in again] == [r["kept"] for r in rows]
-    assert method.select_metrics(FakeIt(), rows, train)["select/over_cap_dropped"] == 3
+    assert m["select/over_cap_dropped"] == 3
 
 
 class RecordingTrainer:
     def __init__(self):
-        self.calls = []
+        self.calls, self.seeds = [], []
 
     def train(self, init, rows, out_dir, *, steps, seed, position_tracker=None, desc=""):
         from pathlib import Path
 
         self.calls.append((init, len(rows), out_dir))
+        self.seeds.append(seed)
         Path(out_dir).mkdir(parents=True)
         (Path(out_dir) / "config.json").write_text("{}")
         return {"train/loss": 1.0 / len(self.calls), "train/seconds": 1.0}
@@ -89,8 +89,8 @@ def test_rest_improve_steps_raise_tau_and_chain_models(tmp_path):
     assert [t for t, _ in plan] == [0.5, 0.7, 0.9] and [len(s) for _, s in plan] == [3, 2, 1]
     trainer, out = RecordingTrainer(), tmp_path / "iter_001" / "checkpoint"
     out.parent.mkdir()
-    m = method.train(FakeIt(), train, trainer, str(out))
-    assert [n for _, n, _ in trainer.calls] == [3, 2, 1]
+    m = method.train(FakeIt(trainer=trainer, out_dir=out), train)
+    assert [n for _, n, _ in trainer.calls] == [3, 2, 1] and len(set(trainer.seeds)) == 3  # a seed per Improve step
     assert trainer.calls[0][0] == "LAST"  # Improve 1 starts from the current policy ...
     assert trainer.calls[1][0] == trainer.calls[0][2] and trainer.calls[2][0] == trainer.calls[1][2]  # ... then chains
     assert (m["rest/tau_1"], m["rest/tau_2"], m["rest/tau_3"]) == (0.5, 0.7, 0.9)
@@ -100,23 +100,25 @@ def test_rest_improve_steps_raise_tau_and_chain_models(tmp_path):
 
 def test_rest_select_keeps_lowest_threshold_with_verifier_reward():
     method = rest.build(rest.Config(thresholds=[0.5, 0.9]))
-    rows, train = method.select(FakeIt(), rows_for(P1, [GOOD1, "=11"]))
+    rows, train, m = method.select(FakeIt(), rows_for(P1, [GOOD1, "=11"]))
     assert [r["kept"] for r in rows] == [True, False] and train[0]["reward"] == 1.0
+    assert m["select/above_tau_1"] == m["select/above_tau_2"] == 1 and m["select/reward_mean"] == 0.5
     with pytest.raises(ValueError, match="strictly rising"):
         rest.Config(thresholds=[0.7, 0.5])
 
 
 def test_ttrl_pseudo_label_and_label_accuracy():
-    assert F.majority_vote(["5", "5", "7", None]) == ("5", 0.5)
-    assert F.majority_vote(["7", "5"]) == ("7", 0.5)  # tie: first seen
-    assert F.majority_vote([None, None]) == (None, 0.0)
+    from selftaught.verifiers.vote import majority_vote
+
+    assert majority_vote(["5", "5", "7", None]) == ("5", 0.5)
+    assert majority_vote(["7", "5"]) == ("7", 0.5)  # tie: first seen
+    assert majority_vote([None, None]) == (None, 0.0)
     method = ttrl.build(ttrl.Config())
     wrong2 = "5+8+0=2,1\n0+0+1=1,0\n=21"  # 12, a wrong answer the model "agrees" on
     rows = rows_for(P1, [GOOD1, GOOD1, "=99", "x"]) + rows_for(P2, [wrong2, wrong2, wrong2, arithmetic.scratchpad(5, 8)])
-    rows, train = method.select(FakeIt(), rows)
+    rows, train, m = method.select(FakeIt(), rows)
     assert [r["kept"] for r in rows] == [True, True, False, False, True, True, True, False]
     assert {r["pseudo_label"] for r in rows if r["problem_id"] == P2.id} == {"12"}
-    m = method.select_metrics(FakeIt(), rows, train)
     assert m["ttrl/label_acc"] == 0.5 and m["ttrl/majority_ratio"] == pytest.approx((0.5 + 0.75) / 2)
     assert m["ttrl/transductive"] == 0 and m["ttrl/kept_correct_frac"] == pytest.approx(2 / 5)
     blind = [dict(r, correct=not r["correct"], reward=0.0) for r in rows]  # gold must not steer selection
@@ -135,9 +137,10 @@ def test_ttrl_grpo_refuses_position_coupled_tasks():
 
 def test_best_of_n_keeps_the_top_scorer():
     method = best_of_n.build(best_of_n.Config())
-    rows, train = method.select(FakeIt(), rows_for(P1, ["=11", GOOD1, WRONG_WORKING1]) + rows_for(P2, ["=1", "=2"]))
+    rows, train, m = method.select(FakeIt(), rows_for(P1, ["=11", GOOD1, WRONG_WORKING1]) + rows_for(P2, ["=1", "=2"]))
     assert [r["kept"] for r in rows] == [False, True, False, False, False]  # ties go to the first; P2 has no winner
     assert [t["completion"] for t in train] == [GOOD1]
+    assert m == {"select/problems_with_kept": 1, "select/kept_correct_frac": 1.0}
     loose = best_of_n.build(best_of_n.Config(min_reward=0.0))
     assert sum(r["kept"] for r in loose.select(FakeIt(), rows_for(P2, ["=1", "=2"]))[0]) == 1
 
@@ -151,9 +154,8 @@ def test_self_play_keeps_by_judge_and_reports_judge_vs_verifier():
     rows += rows_for(P1, [GOOD1], phase="judge")
     for r, q in zip(rows, (1.0, 0.75, 0.25, 0.75, None)):
         r.update(judge_quality=q, judge_verdict=None if q is None else q > 0.5)
-    rows, train = method.select(FakeIt(), rows)
+    rows, train, m = method.select(FakeIt(), rows)
     assert [r["kept"] for r in rows] == [True, True, False, True, False]
-    m = method.select_metrics(FakeIt(), rows, train)
     # judged CORRECT: GOOD1 (right), "=11" (wrong) -> precision 1/2; really correct: GOOD1, WRONG_WORKING1 -> recall 1/2
     assert m["self_play/judge_precision"] == 0.5 and m["self_play/judge_recall"] == 0.5
     assert m["self_play/revised"] == 1 and m["select/kept_correct_frac"] == pytest.approx(2 / 3)
@@ -163,7 +165,7 @@ def test_reward_model_scorer(tmp_path):
     import torch
     from transformers import LlamaConfig, LlamaForSequenceClassification
 
-    from selftaught import scorers
+    from selftaught.verifiers import scorers
     from selftaught.models.tiny import build_tokenizer
 
     torch.manual_seed(0)
@@ -215,8 +217,7 @@ class ScriptedBackend:
 def real_it():
     from selftaught.iteration import Iteration
 
-    cfg = SimpleNamespace(seed=0, trainer=SimpleNamespace(steps=1))
-    return Iteration(1, cfg, TASK, ScriptedBackend(), "BASE", "LAST", "h", {P1.id: P1})
+    return FakeIt(trainer_steps=1, backend=ScriptedBackend())
 
 
 @pytest.mark.parametrize("judge", ["prompt", "resolve"])
@@ -234,7 +235,7 @@ def test_self_play_generate_judges_and_revises(judge):
         assert [r["judge_quality"] for r in sols] == [0.5, 0.5] and not any(r["judge_verdict"] for r in sols)
         revised = [r for r in rows if r["phase"] == "revise"]
         assert len(revised) == 1 and revised[0]["hint"] in ("11", "46") and "|" in revised[0]["prompt"]
-    rows, train = method.select(it, rows)
+    rows, train, _ = method.select(it, rows)
     assert all("|" not in t["prompt"] and "Is the solution" not in t["prompt"] for t in train)
 
 
@@ -245,14 +246,16 @@ def test_score_batches_through_verify_many_and_skips_proposals():
 
     calls = []
 
-    class Batched:
+    from selftaught.tasks import Task
+
+    class Batched(Task):
         name = "batched"
 
         def verify_many(self, problems, completions):
             calls.append(list(completions))
             return [Score(float(c == "7"), c == "7", c, "ok") for c in completions]
 
-    it = Iteration(1, SimpleNamespace(seed=0), Batched(), ScriptedBackend(), "B", "L", "h", {P1.id: P1})
+    it = Iteration(1, SimpleNamespace(seed=0), Batched(), ScriptedBackend(), None, "B", "L", "h", "out", {P1.id: P1})
     rows = [{"problem_id": P1.id, "completion": "7"}, {"problem_id": P1.id, "completion": "x", "is_answer": False},
             {"problem_id": P1.id, "completion": "8"}]
     it.score(rows)

@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from selftaught.tasks import Task
 from selftaught import mix
 from selftaught.config import GateConfig
 from selftaught.mix import MixConfig
@@ -13,7 +14,7 @@ from selftaught.records import Problem
 from selftaught.store import RunStore
 
 
-class WordTask:
+class WordTask(Task):
     """Eight labeled seed problems, two held-out ones (one of them also labeled: must never be mixed)."""
 
     name = "words"

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from selftaught.judge import parse_score
+from selftaught.verifiers.judge import parse_score
 from selftaught.methods import cai, self_instruct, self_rewarding, spin
 from selftaught.records import Problem
 
@@ -59,10 +59,9 @@ def test_best_worst_pairs_skip_ties_and_unscored():
 def test_self_rewarding_select_builds_dpo_rows_and_gold_agreement():
     rows = [cand("a", 0, 1.0, False), cand("a", 1, 4.0, True), cand("b", 0, 5.0, False), cand("b", 1, 2.0, True)]
     method = self_rewarding.SelfRewarding(self_rewarding.Config())
-    rows, train = method.select(None, rows)
+    rows, train, m = method.select(None, rows)
     assert [(t["chosen"], t["rejected"]) for t in train] == [("answer a1", "answer a0"), ("answer b0", "answer b1")]
     assert all(r["kept"] for r in rows)
-    m = method.select_metrics(None, rows, train)
     assert m["judge/gold_pair_agreement"] == 0.5 and m["judge/gold_pairs"] == 2  # right on a, wrong on b
     assert m["judge/score_hist/4"] == 1 and m["judge/score_hist/3"] == 0 and m["judge/parsed_frac"] == 1.0
     assert m["judge/chosen_correct_frac"] == 0.5
@@ -84,8 +83,8 @@ def test_spin_pairs_target_over_previous_models_sample():
              "problem_json": pj, "correct": False},
             {"sample_id": "s1", "problem_id": p.id, "completion": "1+2+0=3,0\n=3\n", "checkpoint": "runs/x/iter_001/checkpoint",
              "problem_json": pj, "correct": True}]
-    rows, train = spin.Spin(spin.Config()).select(it, rows)
-    assert len(train) == 1
+    rows, train, m = spin.Spin(spin.Config()).select(it, rows)
+    assert len(train) == 1 and m["select/pairs"] == 1 and m["select/identical_pairs"] == 1
     t = train[0]
     assert t["chosen"] == p.rationale and t["rejected"] == "=9" and t["prompt"] == "1+2\n"
     assert t["rejected_checkpoint"] == "runs/x/iter_001/checkpoint"

@@ -33,7 +33,7 @@ def test_first_correct_then_rationalized_without_hint():
         _row(hopeless, "sample", 0, "wrong", False, False),
         _row(hopeless, "rationalize", 0, "still wrong", False, False),
     ]
-    rows, train = Star(Config()).select(_it([solved, failed, hopeless]), rows)
+    rows, train, _ = Star(Config()).select(_it([solved, failed, hopeless]), rows)
     kept = [r["sample_id"] for r in rows if r["kept"]]
     assert kept == ["1/sample/12+34/1", "1/rationalize/56+78/0"]
     assert "already has a kept trace" in rows[2]["select_reason"]
@@ -46,14 +46,28 @@ def test_first_correct_then_rationalized_without_hint():
 def test_require_valid_steps_rejects_right_answer_wrong_working():
     p = _p(12, 34)
     rows = [_row(p, "sample", 0, "lucky", True, False), _row(p, "sample", 1, scratchpad(12, 34), True, True)]
-    rows, train = Star(Config(require_valid_steps=True)).select(_it([p]), rows)
+    rows, train, _ = Star(Config(require_valid_steps=True)).select(_it([p]), rows)
     assert [r["kept"] for r in rows] == [False, True] and rows[0]["select_reason"] == "rejected: wrong working"
-    rows, _ = Star(Config()).select(_it([p]), [dict(r, kept=None) for r in rows])
+    rows, _, _ = Star(Config()).select(_it([p]), [dict(r, kept=None) for r in rows])
     assert rows[0]["kept"]  # paper default: the answer is all that counts
 
 
-def test_steps_grow_and_init_from_base():
-    it = SimpleNamespace(k=3, cfg=SimpleNamespace(trainer=SimpleNamespace(steps=40)), base_model="base", model="last")
-    star = Star(Config(steps_growth=1.2))
-    assert star.train_steps(it, 10) == round(40 * 1.44)
-    assert star.init_model(it) == "base" and Star(Config(init="last")).init_model(it) == "last"
+def test_steps_grow_and_train_from_base(tmp_path):
+    """Each iteration fine-tunes the *base* model (paper), steps x1.2 per iteration, through it.train."""
+    from selftaught.iteration import Iteration
+
+    calls = []
+
+    class Recording:
+        def train(self, init, rows, out_dir, *, steps, seed, position_tracker=None, desc=""):
+            calls.append((init, steps, out_dir, position_tracker, desc))
+            return {"train/steps": steps}
+
+    task = Arithmetic(TaskConfig())
+    cfg = SimpleNamespace(seed=0, trainer=SimpleNamespace(steps=40), mix=None)
+    it = Iteration(3, cfg, task, None, Recording(), "base", "last", "h", str(tmp_path / "ckpt"), {})
+    m = Star(Config(steps_growth=1.2)).train(it, [{"prompt": "p", "completion": "c"}])
+    assert calls == [("base", round(40 * 1.44), str(tmp_path / "ckpt"), task.position_tracker, "iter 3 train")]
+    assert m == {"train/steps": 58, "train/init": "base"}
+    Star(Config(init="last")).train(it, [])
+    assert calls[-1][0] == "last"

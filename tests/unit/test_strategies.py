@@ -30,7 +30,7 @@ def make_it(reply, problems):
     task = Arithmetic(Config(seed_size=3, pool_size=3, eval_per_group=2, eval_digits=(1, 2)))
     backend = Scripted(reply)
     cfg = SimpleNamespace(seed=0)
-    return Iteration(0, cfg, task, backend, "m", "m", "h", {p.id: p for p in problems}), backend
+    return Iteration(0, cfg, task, backend, None, "m", "m", "h", "unused", {p.id: p for p in problems}), backend
 
 
 def answer(p, value=None) -> str:

@@ -2,13 +2,17 @@
 
 Why: on CPU a tiny model's decode step is almost all fixed overhead inside
 HF's eager ``LlamaForCausalLM.forward`` (~3.8 ms a step for 0.6M parameters,
-../shared/FACTS.md), and ``DynamicCache`` grows by ``torch.cat`` every step.
+measured on a 2-core CPU), and ``DynamicCache`` grows by ``torch.cat`` every step.
 This is the same computation written the way gpt-fast / nanoGPT sample: a
 pre-allocated KV cache with one row per sequence and per-row lengths, fused
 QKV and gate/up matmuls, ``F.rms_norm`` and SDPA, no module dispatch. It reads
 the HF model's tensors (no copy of the weights beyond the fused QKV/gate-up)
 and is tested to give the HF model's logits (``tests/unit/test_hf_backend.py``),
 with ordinary or custom position ids.
+
+The weights and the KV cache stay where ``hardware.py`` put the model (a GPU or
+the CPU); the continuous-batching scheduler (``_batching.py``) keeps its small
+per-slot state on the CPU, so token ids go in and logits come back at each call.
 
 Supported: ``llama`` (SmolLM2, TinyLlama, Llama 2/3), ``mistral`` without a
 sliding window, ``qwen2`` (QKV biases), ``qwen3`` (per-head q/k norms). Other
@@ -61,14 +65,15 @@ class LeanLlama:
         self.d_ff = self.layers[0].wd.shape[1]
         rot = inner.rotary_emb
         self.inv_freq, self.rope_scale = rot.inv_freq.detach().float(), float(getattr(rot, "attention_scaling", 1.0))
-        self.dtype = self.embed.dtype
+        self.dtype, self.device = self.embed.dtype, self.embed.device  # the model's, as hardware.py placed it
         self.K = self.V = None
 
     def new_cache(self, rows: int, length: int) -> None:
         import torch
 
         shape = (len(self.layers), rows, self.Hkv, length, self.D)
-        self.K, self.V = torch.zeros(shape, dtype=self.dtype), torch.zeros(shape, dtype=self.dtype)
+        self.K = torch.zeros(shape, dtype=self.dtype, device=self.device)
+        self.V = torch.zeros(shape, dtype=self.dtype, device=self.device)
 
     def _rope(self, pos):
         """cos, sin of shape pos.shape + (D,), as HF's rotary embedding computes them."""
@@ -122,6 +127,7 @@ class LeanLlama:
         import torch
         import torch.nn.functional as F
 
+        ids, pos, last, slots, src = (t.to(self.device) for t in (ids, pos, last, slots, src))
         u, P = ids.shape
         x = self.embed[ids]
         cos, sin = (t[:, :, None, :] for t in self._rope(pos))
@@ -132,7 +138,7 @@ class LeanLlama:
             self.V[i, slots, :, :P] = v[src]
             att = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=ly.scaling, enable_gqa=gqa)
             x = self._mlp_out(ly, x, att.transpose(1, 2).flatten(-2))
-        return self._logits(x[torch.arange(u), last][src])
+        return self._logits(x[torch.arange(u, device=self.device), last][src]).cpu()  # the scheduler is on the CPU
 
     def step(self, tokens, pos, lens, b: int):
         """One decode step for cache rows [0, b): feed ``tokens`` [b] at positions ``pos``
@@ -140,11 +146,12 @@ class LeanLlama:
         import torch
         import torch.nn.functional as F
 
+        tokens, pos, lens = tokens.to(self.device), pos.to(self.device), lens.to(self.device)
         x = self.embed[tokens]
         cos, sin = (t[:, None, :] for t in self._rope(pos))
-        rows = torch.arange(b)
+        rows = torch.arange(b, device=self.device)
         T = int(lens.max()) + 1
-        mask = (torch.arange(T)[None, :] <= lens[:, None])[:, None, None, :]  # [b, 1, 1, T]
+        mask = (torch.arange(T, device=self.device)[None, :] <= lens[:, None])[:, None, None, :]  # [b, 1, 1, T]
         gqa = self.H != self.Hkv
         for i, ly in enumerate(self.layers):
             q, k, v = self._qkv(ly, x, cos, sin)  # [b, heads, D]
@@ -153,9 +160,10 @@ class LeanLlama:
             att = F.scaled_dot_product_attention(q[:, :, None], self.K[i, :b, :, :T], self.V[i, :b, :, :T],
                                                  attn_mask=mask, scale=ly.scaling, enable_gqa=gqa)
             x = self._mlp_out(ly, x, att.flatten(1))
-        return self._logits(x)
+        return self._logits(x).cpu()
 
     def move(self, src, dst, length: int) -> None:
         """Copy the first ``length`` cache entries of rows ``src`` to rows ``dst`` (compaction)."""
+        src, dst = src.to(self.device), dst.to(self.device)
         self.K[:, dst, :, :length] = self.K[:, src, :, :length]
         self.V[:, dst, :, :length] = self.V[:, src, :, :length]

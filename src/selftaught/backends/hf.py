@@ -1,4 +1,4 @@
-"""``hf``: sampling with a transformers causal LM on CPU (or one GPU).
+"""``hf``: sampling with a transformers causal LM on CPU or one GPU (``hardware.py`` decides).
 
 We drive the model's own forward with a KV cache instead of calling
 ``generate`` for one reason ``generate`` cannot serve: tasks may define their own
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from selftaught.config import Component
+from selftaught.component import Component
 
 
 class Config(Component):
@@ -138,7 +138,8 @@ class HFBackend:
         from transformers import DynamicCache
 
         tok, model = self.tok, self.model
-        gen = torch.Generator().manual_seed(seed)
+        dev = model.device  # where hardware.py put it (load_pretrained)
+        gen = torch.Generator(device=dev).manual_seed(seed)
         nb, width = len(batch), max(len(x) for x in batch)
         input_ids = torch.full((nb, width), tok.pad_token_id)
         attn = torch.zeros((nb, width), dtype=torch.long)
@@ -151,9 +152,10 @@ class HFBackend:
                 pos[r, width - len(x) :] = torch.tensor([trackers[r].feed(t) for t in tok.convert_ids_to_tokens(x)])
             else:
                 pos[r, width - len(x) :] = torch.arange(len(x))
+        input_ids, attn, pos = input_ids.to(dev), attn.to(dev), pos.to(dev)
         next_pos = pos[:, -1] + 1
         eos = tok.eos_token_id
-        done = torch.zeros(nb, dtype=torch.bool)
+        done = torch.zeros(nb, dtype=torch.bool, device=dev)
         out: list[list[int]] = [[] for _ in batch]
         cache = DynamicCache(config=model.config)
         with torch.inference_mode():
@@ -169,7 +171,8 @@ class HFBackend:
                     break
                 nxt[done] = tok.pad_token_id
                 if trackers:
-                    step_pos = torch.tensor([tr.feed(t) for tr, t in zip(trackers, tok.convert_ids_to_tokens(nxt.tolist()))])
+                    step_pos = torch.tensor([tr.feed(t) for tr, t in zip(trackers, tok.convert_ids_to_tokens(nxt.tolist()))],
+                                            device=dev)
                 else:
                     step_pos, next_pos = next_pos, next_pos + 1
                 attn = torch.cat([attn, (~done).long()[:, None]], dim=1)

@@ -22,7 +22,7 @@ import os
 
 from pydantic import Field, SerializeAsAny, field_validator
 
-from selftaught.config import Component
+from selftaught.component import Component
 
 
 class Config(Component):

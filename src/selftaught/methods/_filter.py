@@ -1,7 +1,9 @@
-"""What the sample-and-filter methods (``rft``, ``rest_em``, ``rest``, ``ttrl``,
-``self_play``, ``best_of_n``) share: their sampling config, and the selection
-rules themselves as pure functions on scored rows, so each rule is tested on
-hand-made records (tests/unit/test_methods_select.py) apart from any model.
+"""What the sample-and-filter methods (``star``, ``rft``, ``rest_em``, ``rest``,
+``ttrl``, ``self_play``, ``best_of_n``) share, as plain functions: their sampling
+config, their train stage (``train``: from the base or the last model, steps
+growing each iteration), and the selection rules themselves as pure functions on
+scored rows, so each rule is tested on hand-made records
+(tests/unit/test_methods_select.py) apart from any model.
 
 A rule marks every row it looks at with ``kept`` and ``select_reason`` and
 returns the rows; ``train_rows`` turns the kept ones into training rows whose
@@ -12,15 +14,15 @@ Not a registry entry: the leading underscore keeps it out of ``selftaught ls``.
 from __future__ import annotations
 
 import random
-from collections import Counter, defaultdict
+from collections import defaultdict
 from typing import Callable, Literal
 
 from pydantic import Field
 
-from selftaught.config import Component
+from selftaught.methods import MethodConfig
 
 
-class SampleConfig(Component):
+class SampleConfig(MethodConfig):
     """Fields every method of the family has; each method's ``Config`` adds its own."""
 
     problems_per_iteration: int | None = Field(None, description="problems drawn from the pool per iteration (None: all)")
@@ -33,23 +35,9 @@ class SampleConfig(Component):
     steps_growth: float = Field(1.0, description="train steps multiply by this every iteration")
 
 
-class FilterMethod:
-    """The train-stage hooks the family shares: train from the base or the last
-    checkpoint (``init``), ``steps`` x ``steps_growth`` ** (k - 1) optimizer steps."""
-
-    def __init__(self, cfg: SampleConfig) -> None:
-        self.cfg = cfg
-
-    def init_model(self, it) -> str:
-        return init_model(it, self.cfg)
-
-    def train_steps(self, it, n_rows: int) -> int:
-        return train_steps(it, self.cfg)
-
-
 def sample(it, problems, cfg: SampleConfig, n: int | None = None, phase: str = "sample", **kw) -> list[dict]:
     # the mix config's temperature schedule, if any, overrides the method's (Iteration.temperature)
-    temperature = it.temperature(cfg.temperature) if hasattr(it, "temperature") else cfg.temperature
+    temperature = it.temperature(cfg.temperature)
     gen = dict(temperature=temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens)
     return it.sample(problems, n or cfg.samples_per_problem, phase=phase, **{**gen, **kw})
 
@@ -59,8 +47,16 @@ def init_model(it, cfg: SampleConfig) -> str:
 
 
 def train_steps(it, cfg: SampleConfig) -> int:
-    first = cfg.steps or it.cfg.trainer.steps
+    """``steps`` (default: the trainer's) x ``steps_growth`` ** (k - 1): STaR's growing budget."""
+    first = cfg.steps or it.trainer_steps
     return max(1, round(first * cfg.steps_growth ** (it.k - 1)))
+
+
+def train(it, rows: list[dict], cfg: SampleConfig, **objective) -> dict:
+    """The family's train stage: SFT (or the recipe's trainer) from ``init_model`` for
+    ``train_steps``; ``objective`` goes to the trainer (GRPO's ``reward_fn``)."""
+    init = init_model(it, cfg)
+    return {**it.train(rows, init=init, steps=train_steps(it, cfg), **objective), "train/init": init}
 
 
 def mark(row: dict, kept: bool, reason: str) -> None:
@@ -84,11 +80,6 @@ def by_problem(rows: list[dict]) -> dict[str, list[dict]]:
     for r in rows:
         groups[r["problem_id"]].append(r)
     return groups
-
-
-def whitespace_path(completion: str) -> str:
-    """Default reasoning path: the completion with runs of whitespace collapsed."""
-    return " ".join(completion.split())
 
 
 def distinct_correct(rows: list[dict], path: Callable[[str], str], max_per_problem: int | None = None) -> list[dict]:
@@ -124,18 +115,6 @@ def cap_per_problem(rows: list[dict], ok: Callable[[dict], bool], cap: int | Non
             if not ok(r):
                 mark(r, False, f"rejected: {why_not(r)}")
     return rows
-
-
-def majority_vote(answers: list[str | None]) -> tuple[str | None, float]:
-    """TTRL's pseudo-label: the most frequent extracted answer (ties: the one seen
-    first) and its share of *all* votes, unparseable ones included."""
-    votes = [a for a in answers if a is not None]
-    if not votes:
-        return None, 0.0
-    counts = Counter(votes)
-    top = max(counts.values())
-    label = next(a for a in votes if counts[a] == top)
-    return label, top / len(answers)
 
 
 def top_per_problem(rows: list[dict], score: Callable[[dict], float], min_score: float) -> list[dict]:

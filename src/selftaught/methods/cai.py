@@ -38,17 +38,16 @@ from pathlib import Path
 from pydantic import Field
 
 from selftaught import registry, templates
-from selftaught.config import Component
+from selftaught.methods import MethodConfig, Needs
 from selftaught.records import with_columns
 from selftaught.trainers import sft
-from selftaught.trainers.dpo import require_preference_trainer
 
 FIELDS = ("critique", "revision", "choose")
 EXTRA = {"principle": None, "critique": None, "draft": None, "draft_id": None, "label": None,
          "label_raw": None, "label_raw_swapped": None, "pair_id": None}
 
 
-class Config(Component):
+class Config(MethodConfig):
     type: str = "cai"
     principles: str = Field("constitution", description="constitution file (or the shipped one's name)")
     sl_iterations: int = Field(1, ge=0, description="iterations of the SL stage (critique -> revise -> SFT); RL after")
@@ -60,6 +59,12 @@ class Config(Component):
     require_correct: bool = Field(False, description="SL: train only on revisions the verifier accepts (off in the paper)")
     swap_check: bool = Field(True, description="RL: ask each pair in both orders; keep it only if the answers agree")
     sl_trainer: sft.Config = Field(sft.Config(steps=50, lr=1e-5, batch_size=8), description="the SFT of the SL stage")
+
+    def needs(self, iterations: int) -> Needs:
+        """The RL stage trains DPO on AI-labeled pairs; the SL stage its own ``sl_trainer``."""
+        if iterations > self.sl_iterations:
+            return Needs(trainer=("dpo",), why=f" in its RL stage (iterations > method.sl_iterations={self.sl_iterations})")
+        return Needs(trainer=())
 
 
 def load_principles(name_or_path: str) -> list[dict]:
@@ -112,6 +117,7 @@ class CAI:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         self.principles = load_principles(cfg.principles)
+        self.sl_trainer = registry.build("trainer", cfg.sl_trainer)
 
     def stage(self, it) -> str:
         return "sl" if it.k <= self.cfg.sl_iterations else "rl"
@@ -150,7 +156,6 @@ class CAI:
         return rows
 
     def _rl(self, it, problems) -> list[dict]:
-        require_preference_trainer(it, "cai (RL stage)")
         c, choose_t = self.cfg, templates.load("cai_choose", ("prompt", "question", "a", "b"))
         rows = _extra(it.sample(problems, 2, temperature=c.temperature, max_new_tokens=c.max_new_tokens,
                                 phase="sample"))
@@ -171,7 +176,7 @@ class CAI:
                 r.update(principle=pr["choose"], label=label, label_raw=x, label_raw_swapped=y, pair_id=a["sample_id"])
         return rows
 
-    def select(self, it, rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    def select(self, it, rows: list[dict]) -> tuple[list[dict], list[dict], dict]:
         if rows and rows[0]["phase"] == "draft":  # SL stage: train on the final revisions
             last = max((r["phase"] for r in rows if r["phase"].startswith("revise")), default=None)
             train = []
@@ -184,32 +189,24 @@ class CAI:
                     # the plain task prompt: no critique or revision request in the training example
                     train.append({"prompt": it.task.prompt(it.problem_of(r)), "completion": r["completion"], "source": "cai_sl",
                                   "sample_id": r["sample_id"], "problem_id": r["problem_id"]})
-            return rows, train
-        return rl_pairs(rows)
+            return rows, train, sl_metrics(rows)
+        rows, train = rl_pairs(rows)
+        return rows, train, rl_metrics(rows, train)
 
-    def select_metrics(self, it, rows: list[dict], train: list[dict]) -> dict:
-        if rows and rows[0]["phase"] == "draft":
-            drafts = [r for r in rows if r["phase"] == "draft"]
-            last = [r for r in rows if r["kept"] or r["select_reason"].startswith("revision rejected")]
-            return {"cai/stage_sl": 1, "cai/draft_correct_frac": sum(r["correct"] for r in drafts) / max(1, len(drafts)),
-                    "cai/revision_correct_frac": sum(r["correct"] for r in last) / max(1, len(last)),
-                    "cai/revision_changed_frac": sum(r["completion"] != r["draft"] for r in last) / max(1, len(last))}
-        return rl_metrics(rows, train)
-
-    def train(self, it, rows: list[dict], trainer, out_dir: str) -> dict:
+    def train(self, it, rows: list[dict]) -> dict:
+        """RL stage: DPO from and against the current model; SL stage: ``sl_trainer`` on the revisions."""
         if "chosen" in rows[0]:
-            return trainer.train(it.model, rows, out_dir, ref_model=it.model, seed=it.seed("train"),
-                                 position_tracker=it.task.position_tracker, desc=f"iter {it.k} cai rl dpo")
-        sl = registry.build("trainer", self.cfg.sl_trainer)
-        m = sl.train(it.model, rows, out_dir, steps=self.cfg.sl_trainer.steps, seed=it.seed("train"),
-                     position_tracker=it.task.position_tracker, desc=f"iter {it.k} cai sl sft")
+            return it.train(rows, init=it.model, ref_model=it.model, desc="cai rl dpo")
+        m = it.train(rows, init=it.model, steps=self.cfg.sl_trainer.steps, trainer=self.sl_trainer, desc="cai sl sft")
         return {**m, "train/init": it.model}
 
-    def init_model(self, it) -> str:
-        return it.model
 
-    def train_steps(self, it, n_rows: int) -> int:
-        return self.cfg.sl_trainer.steps
+def sl_metrics(rows: list[dict]) -> dict:
+    drafts = [r for r in rows if r["phase"] == "draft"]
+    last = [r for r in rows if r["kept"] or r["select_reason"].startswith("revision rejected")]
+    return {"cai/stage_sl": 1, "cai/draft_correct_frac": sum(r["correct"] for r in drafts) / max(1, len(drafts)),
+            "cai/revision_correct_frac": sum(r["correct"] for r in last) / max(1, len(last)),
+            "cai/revision_changed_frac": sum(r["completion"] != r["draft"] for r in last) / max(1, len(last))}
 
 
 def choice_label(first_order: str | None, swapped_order: str | None) -> str:

@@ -9,7 +9,7 @@ better samples of the *same* grown data, each continuing from the model the
 previous Improve step produced. The next iteration Grows again from the result.
 
 Where we depart:
-- Reward (``scorer``, see ``scorers.py``): the task's verifier, an HF
+- Reward (``scorer``, see ``verifiers/scorers.py``): the task's verifier, an HF
   sequence-classification reward model, or the combination "normalized RM
   score + ``correct_bonus`` if correct"; thresholds are on a [0, 1] scale.
   With a binary verifier every τ in (0, 1] keeps the same rows, so the
@@ -32,7 +32,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from selftaught import scorers
+from selftaught.verifiers import scorers
 from selftaught.methods import _filter as F
 
 
@@ -57,31 +57,35 @@ class ReST:
     def generate(self, it, pool) -> list[dict]:  # Grow
         return F.sample(it, it.draw(pool, self.cfg.problems_per_iteration), self.cfg)
 
-    def select(self, it, rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    def select(self, it, rows: list[dict]) -> tuple[list[dict], list[dict], dict]:
         """Score the grown set; keep what the lowest threshold keeps (the first Improve step's data)."""
         tau = self.cfg.thresholds[0]
         for r, x in zip(rows, scorers.rewards(rows, self.cfg)):
             r["rest_reward"] = x
             F.mark(r, x >= tau, f"reward {x:.3f} >= τ_1 {tau}" if x >= tau else f"reward {x:.3f} < τ_1 {tau}")
-        return rows, F.train_rows(it, rows, reward="rest_reward")
+        metrics = {"select/reward_mean": F.frac(sum(r["rest_reward"] for r in rows), len(rows))}
+        for i, t in enumerate(self.cfg.thresholds, start=1):
+            metrics[f"select/above_tau_{i}"] = sum(r["rest_reward"] >= t for r in rows)
+        return rows, F.train_rows(it, rows, reward="rest_reward"), metrics
 
     def improve_plan(self, rows: list[dict]) -> list[tuple[float, list[dict]]]:
         """(τ_i, rows with reward >= τ_i) for each Improve step. Rows without a reward --
         natural data the loop's mix stage added -- are gold and pass every threshold."""
         return [(t, [r for r in rows if r.get("reward") is None or r["reward"] >= t]) for t in self.cfg.thresholds]
 
-    def train(self, it, rows: list[dict], trainer, out_dir: str) -> dict:
-        """The Improve steps, each from the previous one's model; the last lands in out_dir."""
-        steps = self.cfg.improve_steps or it.cfg.trainer.steps
+    def train(self, it, rows: list[dict]) -> dict:
+        """The Improve steps, each from the previous one's model; the last becomes the checkpoint."""
+        steps = self.cfg.improve_steps or it.trainer_steps
         model = start = F.init_model(it, self.cfg)
         made, metrics = [], {}
+        out_dir = it.out_dir
         for i, (tau, subset) in enumerate(self.improve_plan(rows), start=1):
             metrics.update({f"rest/tau_{i}": tau, f"rest/rows_{i}": len(subset)})
             if not subset:
                 continue
             step_dir = str(Path(out_dir).parent / f"improve_{i}")
-            m = trainer.train(model, subset, step_dir, steps=steps, seed=it.seed(f"improve{i}"),
-                              position_tracker=it.task.position_tracker, desc=f"iter {it.k} improve {i} (τ={tau})")
+            m = it.train(subset, init=model, steps=steps, stage=f"improve{i}", out_dir=step_dir,
+                         desc=f"improve {i} (τ={tau})")
             metrics.update({f"rest/loss_{i}": m.get("train/loss"), "train/seconds": metrics.get("train/seconds", 0)
                             + m.get("train/seconds", 0)})
             model = step_dir
@@ -94,12 +98,6 @@ class ReST:
             shutil.rmtree(d, ignore_errors=True)
         return {**metrics, "rest/improve_steps": len(made), "train/steps": steps * len(made),
                 "train/rows": len(rows), "train/init": start}
-
-    def select_metrics(self, it, rows: list[dict], train: list[dict]) -> dict:
-        out = {"select/reward_mean": F.frac(sum(r["rest_reward"] for r in rows), len(rows))}
-        for i, tau in enumerate(self.cfg.thresholds, start=1):
-            out[f"select/above_tau_{i}"] = sum(r["rest_reward"] >= tau for r in rows)
-        return out
 
 
 def build(cfg: Config) -> ReST:

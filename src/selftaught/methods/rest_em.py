@@ -33,22 +33,26 @@ class Config(F.SampleConfig):
     max_per_problem: int | None = Field(10, description="keep at most this many samples per problem (paper: 10)")
 
 
-class RestEM(F.FilterMethod):
+class RestEM:
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+
     def generate(self, it, pool) -> list[dict]:
         # E-step: from the current model (``it.model``), never the base one.
         return F.sample(it, it.draw(pool, self.cfg.problems_per_iteration), self.cfg)
 
-    def select(self, it, rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    def select(self, it, rows: list[dict]) -> tuple[list[dict], list[dict], dict]:
         t = self.cfg.threshold
         rows = F.cap_per_problem(rows, lambda r: r["reward"] >= t, self.cfg.max_per_problem, it.seed("select"),
                                  why_not=lambda r: f"reward {r['reward']:.3f} < {t} ({r['verify_reason']})")
-        return rows, F.train_rows(it, rows)
+        metrics = {"select/above_threshold": sum(r["reward"] >= t for r in rows),
+                   "select/over_cap_dropped": sum(r["select_reason"].startswith("over the cap") for r in rows),
+                   "select/problems_with_kept": len({r["problem_id"] for r in rows if r["kept"]})}
+        return rows, F.train_rows(it, rows), metrics
 
-    def select_metrics(self, it, rows: list[dict], train: list[dict]) -> dict:
-        passed = [r for r in rows if r["reward"] >= self.cfg.threshold]
-        return {"select/above_threshold": len(passed),
-                "select/over_cap_dropped": sum(r["select_reason"].startswith("over the cap") for r in rows),
-                "select/problems_with_kept": len({r["problem_id"] for r in rows if r["kept"]})}
+    def train(self, it, rows: list[dict]) -> dict:
+        """M-step: from the base model (paper), every iteration."""
+        return F.train(it, rows, self.cfg)
 
 
 def build(cfg: Config) -> RestEM:

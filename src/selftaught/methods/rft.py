@@ -34,25 +34,30 @@ class Config(F.SampleConfig):
     max_paths_per_problem: int | None = Field(None, description="keep at most this many distinct paths per problem")
 
 
-class RFT(F.FilterMethod):
+class RFT:
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+
     def generate(self, it, pool) -> list[dict]:
         return F.sample(it, it.draw(pool, self.cfg.problems_per_iteration), self.cfg)
 
-    def path_fn(self, it):
-        return getattr(it.task, "reasoning_path", None) or F.whitespace_path
+    def select(self, it, rows: list[dict]) -> tuple[list[dict], list[dict], dict]:
+        rows = F.distinct_correct(rows, it.task.reasoning_path, self.cfg.max_paths_per_problem)
+        return rows, F.train_rows(it, rows), metrics(rows)
 
-    def select(self, it, rows: list[dict]) -> tuple[list[dict], list[dict]]:
-        rows = F.distinct_correct(rows, self.path_fn(it), self.cfg.max_paths_per_problem)
-        return rows, F.train_rows(it, rows)
+    def train(self, it, rows: list[dict]) -> dict:
+        return F.train(it, rows, self.cfg)
 
-    def select_metrics(self, it, rows: list[dict], train: list[dict]) -> dict:
-        correct = [r for r in rows if r["correct"]]
-        solved = {r["problem_id"] for r in correct}
-        dupes = sum(r["select_reason"].startswith("duplicate") for r in rows)
-        paths = sum(bool(r["kept"]) for r in rows)  # after the loop's mix stage, which may drop more
-        return {"select/correct": len(correct), "select/duplicates_dropped": dupes,
-                "select/solved_problems": len(solved), "select/distinct_paths": paths,
-                "select/paths_per_solved_problem": F.frac(paths, len(solved))}
+
+def metrics(rows: list[dict]) -> dict:
+    """Counts of the rule itself (the loop's mix stage may drop more: its ``mix/`` metrics)."""
+    correct = [r for r in rows if r["correct"]]
+    solved = {r["problem_id"] for r in correct}
+    dupes = sum(r["select_reason"].startswith("duplicate") for r in rows)
+    paths = sum(bool(r["kept"]) for r in rows)
+    return {"select/correct": len(correct), "select/duplicates_dropped": dupes,
+            "select/solved_problems": len(solved), "select/distinct_paths": paths,
+            "select/paths_per_solved_problem": F.frac(paths, len(solved))}
 
 
 def build(cfg: Config) -> RFT:

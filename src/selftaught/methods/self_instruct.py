@@ -41,15 +41,16 @@ from typing import Literal
 from pydantic import Field
 
 from selftaught import templates
-from selftaught.config import Component
 from selftaught.iteration import problem_json
+from selftaught.methods import MethodConfig, Needs
 from selftaught.records import Problem, with_columns
+from selftaught.verifiers.vote import majority_vote
 
 POOL_FILE = "self_instruct_pool.jsonl"
 EXTRA = {"is_answer": True, "proposal": None, "new_problem_id": None, "proposal_id": None, "problem_json": None}
 
 
-class Config(Component):
+class Config(MethodConfig):
     type: str = "self_instruct"
     problems_per_iteration: int = Field(64, ge=1, description="new problems the model is asked to propose per iteration")
     examples_per_prompt: int = Field(8, ge=1, description="pool problems shown per proposal prompt (paper: 8)")
@@ -64,6 +65,11 @@ class Config(Component):
     max_new_tokens: int = Field(160, description="budget of a solution")
     propose_max_new_tokens: int = Field(64, description="budget of a proposal")
     template: str = Field("self_instruct_propose", description="proposal prompt: shipped name or a file with {examples}")
+
+    def needs(self, iterations: int) -> Needs:
+        """``label: task`` needs a task that labels new questions (set label=majority otherwise)."""
+        return Needs(task=("make_problem",) if self.label == "task" else (),
+                     why="; set method.label=majority to label new problems by the model's majority vote")
 
 
 # --- ROUGE-L novelty ---------------------------------------------------------------
@@ -192,9 +198,6 @@ class SelfInstruct:
 
     def generate(self, it, pool) -> list[dict]:
         c = self.cfg
-        if c.label == "task" and not hasattr(it.task, "make_problem"):
-            raise ValueError(f"self_instruct: task {it.task.name!r} cannot label new problems (no make_problem); "
-                             "set method.label=majority to label them by the model's majority vote")
         seeds, generated = it.task.seed_set() or list(pool), read_pool(it.model)
         novelty = Novelty([p.question for p in [*seeds, *pool, *generated]])
         held_out = Novelty([p.question for p in it.task.eval_set()])
@@ -233,7 +236,7 @@ class SelfInstruct:
                          is_answer=p is not None)
         return rows
 
-    def select(self, it, rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    def select(self, it, rows: list[dict]) -> tuple[list[dict], list[dict], dict]:
         """One correct solution per new problem; proposals are never training rows."""
         train, solved = [], set()
         for r in rows:
@@ -249,20 +252,12 @@ class SelfInstruct:
                 train.append({"prompt": it.task.prompt(it.problem_of(r)), "completion": r["completion"],
                               "source": "self_instruct", "sample_id": r["sample_id"], "problem_id": r["problem_id"],
                               "problem_json": r["problem_json"], "proposal_id": r["proposal_id"]})
-        return rows, train
+        return rows, train, proposal_metrics(rows, train)
 
-    def select_metrics(self, it, rows: list[dict], train: list[dict]) -> dict:
-        props = [r for r in rows if r["phase"] == "propose"]
-        reasons = Counter(r["select_reason"].split(":")[0] for r in props)
-        out = {"select/proposals": len(props), "select/proposals_accepted": reasons.pop("accepted", 0),
-               "select/new_problems_solved": len(train)}
-        out.update({f"select/rejected/{k.replace(' ', '_')}": v for k, v in reasons.items()})
-        return out
-
-    def train(self, it, rows: list[dict], trainer, out_dir: str) -> dict:
+    def train(self, it, rows: list[dict]) -> dict:
         """SFT from the current model, then store the grown pool beside the checkpoint."""
-        m = trainer.train(it.model, rows, out_dir, steps=it.cfg.trainer.steps, seed=it.seed("train"),
-                          position_tracker=it.task.position_tracker, desc=f"iter {it.k} self-instruct sft")
+        m = it.train(rows, init=it.model, steps=it.trainer_steps, desc="self-instruct sft")
+        out_dir = it.out_dir
         pool = {p.id: p for p in read_pool(it.model)}
         for r in rows:
             if r.get("problem_json"):
@@ -275,23 +270,22 @@ class SelfInstruct:
         tmp.rename(Path(out_dir) / POOL_FILE)
         return {**m, "train/init": it.model, "select/pool_generated": len(pool)}
 
-    def init_model(self, it) -> str:
-        return it.model
 
-    def train_steps(self, it, n_rows: int) -> int:
-        return it.cfg.trainer.steps
+def proposal_metrics(rows: list[dict], train: list[dict]) -> dict:
+    props = [r for r in rows if r["phase"] == "propose"]
+    reasons = Counter(r["select_reason"].split(":")[0] for r in props)
+    out = {"select/proposals": len(props), "select/proposals_accepted": reasons.pop("accepted", 0),
+           "select/new_problems_solved": len(train)}
+    out.update({f"select/rejected/{k.replace(' ', '_')}": v for k, v in reasons.items()})
+    return out
 
 
 def majority_label(task, problem: Problem, completions: list[str], min_agreement: float) -> Problem | None:
     """The problem labeled with the most common extracted answer, if its share is high enough."""
-    answers = [task.verify(problem, c).answer for c in completions]
-    votes = Counter(a for a in answers if a is not None)
-    if not votes:
+    answer, share = majority_vote([task.verify(problem, c).answer for c in completions])
+    if answer is None or share < min_agreement:
         return None
-    answer, n = votes.most_common(1)[0]
-    if n / len(completions) < min_agreement:
-        return None
-    return Problem(**{**problem.__dict__, "answer": answer, "meta": {**problem.meta, "agreement": n / len(completions)}})
+    return Problem(**{**problem.__dict__, "answer": answer, "meta": {**problem.meta, "agreement": share}})
 
 
 def build(cfg: Config) -> SelfInstruct:

@@ -41,6 +41,7 @@ from typing import Literal
 from pydantic import Field
 
 from selftaught.methods import _filter as F
+from selftaught.verifiers.vote import majority_vote
 
 JUDGE_PROMPT = ("{prompt}{solution}\n\nIs the solution above correct? Reply CORRECT or INCORRECT on the first line, "
                 "then give your reasons.\n")
@@ -66,7 +67,10 @@ def parse_verdict(text: str) -> tuple[bool | None, str]:
     return (None, text.strip()) if not m else (m.group(1) == "CORRECT", text[m.end():].strip())
 
 
-class SelfPlay(F.FilterMethod):
+class SelfPlay:
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+
     def generate(self, it, pool) -> list[dict]:
         c, problems = self.cfg, it.draw(pool, self.cfg.problems_per_iteration)
         sols = F.sample(it, problems, c)
@@ -90,12 +94,12 @@ class SelfPlay(F.FilterMethod):
         votes = {pid: [self._answer(it, pid, r["completion"]) for r in g] for pid, g in F.by_problem(judges).items()}
         for s in sols:
             self._rate(it, s, votes[s["problem_id"]])
-            s["judge_feedback"] = F.majority_vote(votes[s["problem_id"]])[0]
+            s["judge_feedback"] = majority_vote(votes[s["problem_id"]])[0]
         todo = [p for p in problems if not any(self._accepted(s) for s in sols if s["problem_id"] == p.id)]
-        todo = [p for p in todo if F.majority_vote(votes[p.id])[0] is not None] if c.revise else []
+        todo = [p for p in todo if majority_vote(votes[p.id])[0] is not None] if c.revise else []
         if not todo:
             return judges
-        fb = {p.id: F.majority_vote(votes[p.id])[0] for p in todo}
+        fb = {p.id: majority_vote(votes[p.id])[0] for p in todo}
         prompts = [it.task.prompt(replace(p, answer=fb[p.id]), hint=True) for p in todo]
         revised = F.sample(it, todo, c, n=1, phase="revise", prompts=prompts)
         for r in revised:
@@ -140,7 +144,7 @@ class SelfPlay(F.FilterMethod):
     def _accepted(self, row: dict) -> bool:
         return bool(row.get("judge_verdict")) and row["judge_quality"] >= self.cfg.quality_threshold
 
-    def select(self, it, rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    def select(self, it, rows: list[dict]) -> tuple[list[dict], list[dict], dict]:
         for r in rows:
             if r["phase"] not in ("sample", "revise"):
                 F.mark(r, False, "judge output")
@@ -151,22 +155,27 @@ class SelfPlay(F.FilterMethod):
             else:
                 ok = r["judge_quality"] >= self.cfg.quality_threshold
                 F.mark(r, ok, f"revision quality {r['judge_quality']:.2f} vs threshold {self.cfg.quality_threshold}")
-        return rows, F.train_rows(it, rows)
+        return rows, F.train_rows(it, rows), judge_metrics(rows)
 
-    def select_metrics(self, it, rows: list[dict], train: list[dict]) -> dict:
-        first = [r for r in rows if r["phase"] == "sample"]
-        judged_ok = [r for r in first if r["judge_verdict"]]
-        really_ok = [r for r in first if r["correct"]]
-        both = [r for r in judged_ok if r["correct"]]
-        revised = [r for r in rows if r["phase"] == "revise"]
-        kept = [r for r in rows if r["kept"]]
-        return {"self_play/judge_precision": F.frac(len(both), len(judged_ok)),
-                "self_play/judge_recall": F.frac(len(both), len(really_ok)),
-                "self_play/judge_accuracy": F.frac(sum(bool(r["judge_verdict"]) == bool(r["correct"]) for r in first),
-                                                   len(first)),
-                "self_play/revised": len(revised),
-                "self_play/revised_correct_frac": F.frac(sum(r["correct"] for r in revised), len(revised)),
-                "select/kept_correct_frac": F.frac(sum(r["correct"] for r in kept), len(kept))}
+    def train(self, it, rows: list[dict]) -> dict:
+        return F.train(it, rows, self.cfg)
+
+
+def judge_metrics(rows: list[dict]) -> dict:
+    """The self-judge against gold (never read by selection): precision, recall, accuracy."""
+    first = [r for r in rows if r["phase"] == "sample"]
+    judged_ok = [r for r in first if r["judge_verdict"]]
+    really_ok = [r for r in first if r["correct"]]
+    both = [r for r in judged_ok if r["correct"]]
+    revised = [r for r in rows if r["phase"] == "revise"]
+    kept = [r for r in rows if r["kept"]]
+    return {"self_play/judge_precision": F.frac(len(both), len(judged_ok)),
+            "self_play/judge_recall": F.frac(len(both), len(really_ok)),
+            "self_play/judge_accuracy": F.frac(sum(bool(r["judge_verdict"]) == bool(r["correct"]) for r in first),
+                                               len(first)),
+            "self_play/revised": len(revised),
+            "self_play/revised_correct_frac": F.frac(sum(r["correct"] for r in revised), len(revised)),
+            "select/kept_correct_frac": F.frac(sum(r["correct"] for r in kept), len(kept))}
 
 
 def build(cfg: Config) -> SelfPlay:

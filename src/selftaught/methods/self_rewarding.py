@@ -3,7 +3,7 @@
 What it does: the model is both the policy and its own reward model. Each
 iteration, for every prompt it samples N candidate responses (paper: N = 4,
 T = 0.7, top-p 0.9), then judges each candidate itself with the additive 0-5
-LLM-as-a-judge rubric (``judge.py``; paper: 3 judgements averaged). The highest-
+LLM-as-a-judge rubric (``verifiers/judge.py``; paper: 3 judgements averaged). The highest-
 and lowest-scored candidates of a prompt form a preference pair (prompts whose
 scores tie are discarded), and the next model M_{t+1} is trained from M_t with
 DPO on those pairs (AI Feedback Training). Because the judge drifts with the
@@ -31,12 +31,11 @@ from collections import defaultdict
 from pydantic import Field
 
 from selftaught import templates
-from selftaught.config import Component
-from selftaught.judge import judge
-from selftaught.trainers.dpo import require_preference_trainer
+from selftaught.methods import MethodConfig, Needs
+from selftaught.verifiers.judge import judge
 
 
-class Config(Component):
+class Config(MethodConfig):
     type: str = "self_rewarding"
     problems_per_iteration: int | None = Field(64, description="prompts drawn from the pool per iteration (None: all)")
     candidates: int = Field(4, ge=2, description="responses sampled per prompt (paper: 4)")
@@ -47,6 +46,9 @@ class Config(Component):
     judge_temperature: float = Field(0.7, description="sampling temperature of the judgements (greedy if judge_samples = 1)")
     judge_max_new_tokens: int = Field(192, description="budget of a judgement (the rubric asks for <= 100 words)")
     judge_template: str = Field("judge_additive", description="rubric prompt: shipped template name or a file with {prompt} and {response}")
+
+    def needs(self, iterations: int) -> Needs:
+        return Needs(trainer=("dpo",), why=" (best-vs-worst preference pairs)")
 
 
 def best_worst_pairs(rows: list[dict]) -> tuple[list[tuple[dict, dict]], dict[str, str]]:
@@ -104,7 +106,6 @@ class SelfRewarding:
         self.cfg = cfg
 
     def generate(self, it, pool) -> list[dict]:
-        require_preference_trainer(it, "self_rewarding")
         c = self.cfg
         template = templates.load(c.judge_template, ("prompt", "response"))
         problems = it.draw(pool, c.problems_per_iteration)
@@ -113,7 +114,7 @@ class SelfRewarding:
         return judge(it, rows, template=template, samples=c.judge_samples, temperature=c.judge_temperature,
                      max_new_tokens=c.judge_max_new_tokens, phase="judge")
 
-    def select(self, it, rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    def select(self, it, rows: list[dict]) -> tuple[list[dict], list[dict], dict]:
         pairs, why = best_worst_pairs(rows)
         in_pair = {r["sample_id"] for pair in pairs for r in pair}
         for r in rows:
@@ -122,42 +123,37 @@ class SelfRewarding:
                   "source": "self_rewarding", "sample_id": b["sample_id"], "rejected_id": w["sample_id"],
                   "problem_id": b["problem_id"], "chosen_score": b["judge_score"], "rejected_score": w["judge_score"]}
                  for b, w in pairs]
-        return rows, train
+        return rows, train, judge_metrics(rows, train)
 
-    def select_metrics(self, it, rows: list[dict], train: list[dict]) -> dict:
-        scores = [r["judge_score"] for r in rows if r.get("judge_score") is not None]
-        agreement, n_gold_pairs = gold_pair_agreement(rows)
-        chosen = [r for r in rows if r["select_reason"].startswith("chosen")]
-        rejected = [r for r in rows if r["select_reason"].startswith("rejected")]
-        by_id = {r["sample_id"]: r for r in rows}
-        pair_gold = [t for t in train if by_id[t["sample_id"]]["correct"] != by_id[t["rejected_id"]]["correct"]]
-        out = {
-            "select/pairs": len(train), "select/skipped_ties": len({r["problem_id"] for r in rows if r["select_reason"].startswith("tie")}),
-            "judge/parsed_frac": len(scores) / max(1, len(rows)), "judge/score_mean": _mean(scores),
-            "judge/score_correct_mean": _mean(r["judge_score"] for r in rows if r.get("judge_score") is not None and r["correct"]),
-            "judge/score_wrong_mean": _mean(r["judge_score"] for r in rows if r.get("judge_score") is not None and not r["correct"]),
-            "judge/gold_pair_agreement": agreement, "judge/gold_pairs": n_gold_pairs,
-            "judge/chosen_correct_frac": _mean(float(b["correct"]) for b in chosen),
-            "judge/rejected_correct_frac": _mean(float(w["correct"]) for w in rejected),
-            "judge/pairs_gold_decisive": len(pair_gold),
-            "gen/len_chars_mean": _mean(len(r["completion"]) for r in rows),
-            "select/len_chars_chosen": _mean(len(r["completion"]) for r in chosen),
-            "select/len_chars_rejected": _mean(len(r["completion"]) for r in rejected),
-        }
-        for s in range(6):
-            out[f"judge/score_hist/{s}"] = sum(round(x) == s for x in scores)
-        return {k: v for k, v in out.items() if v is not None}
-
-    def train(self, it, rows: list[dict], trainer, out_dir: str) -> dict:
+    def train(self, it, rows: list[dict]) -> dict:
         """DPO from M_t with M_t as the reference."""
-        return trainer.train(it.model, rows, out_dir, ref_model=it.model, seed=it.seed("train"),
-                             position_tracker=it.task.position_tracker, desc=f"iter {it.k} self-rewarding dpo")
+        return it.train(rows, init=it.model, ref_model=it.model, desc="self-rewarding dpo")
 
-    def init_model(self, it) -> str:
-        return it.model
 
-    def train_steps(self, it, n_rows: int) -> int:
-        return it.cfg.trainer.steps
+def judge_metrics(rows: list[dict], train: list[dict]) -> dict:
+    """The judge's scores and, where gold exists, its agreement with gold (never read by selection)."""
+    scores = [r["judge_score"] for r in rows if r.get("judge_score") is not None]
+    agreement, n_gold_pairs = gold_pair_agreement(rows)
+    chosen = [r for r in rows if r["select_reason"].startswith("chosen")]
+    rejected = [r for r in rows if r["select_reason"].startswith("rejected")]
+    by_id = {r["sample_id"]: r for r in rows}
+    pair_gold = [t for t in train if by_id[t["sample_id"]]["correct"] != by_id[t["rejected_id"]]["correct"]]
+    out = {
+        "select/pairs": len(train), "select/skipped_ties": len({r["problem_id"] for r in rows if r["select_reason"].startswith("tie")}),
+        "judge/parsed_frac": len(scores) / max(1, len(rows)), "judge/score_mean": _mean(scores),
+        "judge/score_correct_mean": _mean(r["judge_score"] for r in rows if r.get("judge_score") is not None and r["correct"]),
+        "judge/score_wrong_mean": _mean(r["judge_score"] for r in rows if r.get("judge_score") is not None and not r["correct"]),
+        "judge/gold_pair_agreement": agreement, "judge/gold_pairs": n_gold_pairs,
+        "judge/chosen_correct_frac": _mean(float(b["correct"]) for b in chosen),
+        "judge/rejected_correct_frac": _mean(float(w["correct"]) for w in rejected),
+        "judge/pairs_gold_decisive": len(pair_gold),
+        "gen/len_chars_mean": _mean(len(r["completion"]) for r in rows),
+        "select/len_chars_chosen": _mean(len(r["completion"]) for r in chosen),
+        "select/len_chars_rejected": _mean(len(r["completion"]) for r in rejected),
+    }
+    for s in range(6):
+        out[f"judge/score_hist/{s}"] = sum(round(x) == s for x in scores)
+    return {k: v for k, v in out.items() if v is not None}
 
 
 def build(cfg: Config) -> SelfRewarding:

@@ -28,13 +28,12 @@ from typing import Literal
 
 from pydantic import Field
 
-from selftaught.config import Component
 from selftaught.iteration import problem_json
+from selftaught.methods import MethodConfig, Needs
 from selftaught.records import Problem
-from selftaught.trainers.dpo import require_preference_trainer
 
 
-class Config(Component):
+class Config(MethodConfig):
     type: str = "spin"
     problems_per_iteration: int | None = Field(None, description="SFT prompts drawn per iteration (None: the whole labeled set)")
     temperature: float = Field(1.0, description="sampling temperature of the negatives (paper: default sampling)")
@@ -42,6 +41,9 @@ class Config(Component):
     max_new_tokens: int = Field(160, description="generation budget of a negative")
     target: Literal["rationale", "answer"] = Field("rationale", description="positives: the labeled rationale, or (tasks without rationales) the gold answer written as answer_format")
     answer_format: str = Field("Answer: {answer}", description="target=answer: how a positive is written")
+
+    def needs(self, iterations: int) -> Needs:
+        return Needs(trainer=("dpo",), why=" (SFT target vs own generation pairs)")
 
 
 def labeled(task, target: str = "rationale", answer_format: str = "Answer: {answer}") -> list:
@@ -59,7 +61,6 @@ class Spin:
     def generate(self, it, pool) -> list[dict]:
         """One negative per SFT prompt, sampled from the model of the previous iteration
         (``it.model``: the base model in iteration 1)."""
-        require_preference_trainer(it, "spin")
         sft = labeled(it.task, self.cfg.target, self.cfg.answer_format)
         if not sft:
             raise ValueError(f"spin: task {it.task.name!r} has no labeled seed problems (rationale) to use as positives; "
@@ -72,7 +73,7 @@ class Spin:
             r["problem_json"] = problem_json(p)  # seed problems may be in no split; verify reads it from here
         return rows
 
-    def select(self, it, rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    def select(self, it, rows: list[dict]) -> tuple[list[dict], list[dict], dict]:
         train = []
         for r in rows:
             p = it.problem_of(r)
@@ -84,24 +85,14 @@ class Spin:
             train.append({"prompt": it.task.prompt(p), "chosen": target, "rejected": r["completion"],
                           "source": "spin", "sample_id": r["sample_id"], "problem_id": r["problem_id"],
                           "rejected_checkpoint": r["checkpoint"]})
-        return rows, train
+        metrics = {"select/pairs": len(train), "select/identical_pairs": len(rows) - len(train),
+                   "select/negatives_correct_frac": sum(bool(r.get("correct")) for r in rows) / max(1, len(rows))}
+        return rows, train, metrics
 
-    def select_metrics(self, it, rows: list[dict], train: list[dict]) -> dict:
-        return {"select/pairs": len(train), "select/identical_pairs": len(rows) - len(train),
-                "select/negatives_correct_frac": sum(bool(r.get("correct")) for r in rows) / max(1, len(rows))}
-
-    def train(self, it, rows: list[dict], trainer, out_dir: str) -> dict:
+    def train(self, it, rows: list[dict]) -> dict:
         """DPO from the previous model, against the previous model (the paper's reference)."""
-        m = trainer.train(it.model, rows, out_dir, ref_model=it.model, seed=it.seed("train"),
-                          position_tracker=it.task.position_tracker, desc=f"iter {it.k} spin dpo")
+        m = it.train(rows, init=it.model, ref_model=it.model, desc="spin dpo")
         return {**m, "spin/reward_margin": m["train/reward_margin"]}
-
-    # The loop calls these only for methods without train(); kept for the Method protocol.
-    def init_model(self, it) -> str:
-        return it.model
-
-    def train_steps(self, it, n_rows: int) -> int:
-        return it.cfg.trainer.steps
 
 
 def build(cfg: Config) -> Spin:

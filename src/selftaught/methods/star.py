@@ -28,11 +28,11 @@ from typing import Literal
 
 from pydantic import Field
 
-from selftaught.config import Component
+from selftaught.methods import MethodConfig
 from selftaught.methods import _filter as F
 
 
-class Config(Component):
+class Config(MethodConfig):
     type: str = "star"
     problems_per_iteration: int | None = Field(None, description="problems drawn from the pool per iteration (None: all)")
     samples_per_problem: int = Field(1, description="rationales sampled per problem before rationalizing")
@@ -46,7 +46,10 @@ class Config(Component):
     steps_growth: float = Field(1.2, description="train steps multiply by this every iteration (paper: 1.2)")
 
 
-class Star(F.FilterMethod):
+class Star:
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+
     def generate(self, it, pool) -> list[dict]:
         c = self.cfg
         problems = it.draw(pool, c.problems_per_iteration)
@@ -78,7 +81,11 @@ class Star(F.FilterMethod):
                     why = "wrong working" if r["correct"] else r["verify_reason"]
                     r.update(kept=False, select_reason=f"rejected: {why}")
         # The hint is in the rationalization prompt, never in the training example.
-        return rows, F.train_rows(it, rows)
+        return rows, F.train_rows(it, rows), {}
+
+    def train(self, it, rows: list[dict]) -> dict:
+        """Fine-tune the base model (paper) on this iteration's rows, steps x1.2 each iteration."""
+        return F.train(it, rows, self.cfg)
 
 
 def build(cfg: Config) -> Star:

@@ -37,7 +37,9 @@ from typing import Literal
 
 from pydantic import Field
 
+from selftaught.methods import Needs
 from selftaught.methods import _filter as F
+from selftaught.verifiers.vote import majority_vote
 
 
 class Config(F.SampleConfig):
@@ -49,35 +51,55 @@ class Config(F.SampleConfig):
     min_majority_ratio: float = Field(0.0, ge=0, le=1, description="skip questions whose majority share is lower")
     max_per_problem: int | None = Field(None, description="sft: keep at most this many consistent traces per question")
 
+    def needs(self, iterations: int) -> Needs:
+        return Needs(trainer=(self.variant,), why=f" (method.variant={self.variant})")
 
-class TTRL(F.FilterMethod):
+
+def generate(it, pool, cfg: Config) -> list[dict]:
+    source = it.task.eval_set() if cfg.transductive else pool
+    return F.sample(it, it.draw(source, cfg.problems_per_iteration), cfg)
+
+
+def vote(rows: list[dict]) -> dict[str, tuple[str | None, float]]:
+    """Pseudo-label and majority ratio per problem, from extracted answers only."""
+    return {pid: majority_vote([r["answer"] for r in g]) for pid, g in F.by_problem(rows).items()}
+
+
+def select(it, rows: list[dict], cfg: Config) -> tuple[list[dict], dict]:
+    """Keep the samples that agree with their question's majority answer."""
+    votes = vote(rows)
+    for r in rows:
+        r["pseudo_label"], r["majority_ratio"] = votes[r["problem_id"]]
+    labelled = lambda r: r["pseudo_label"] is not None and r["majority_ratio"] >= cfg.min_majority_ratio
+    agrees = lambda r: labelled(r) and r["answer"] == r["pseudo_label"]
+    why = lambda r: ("no answer to vote on" if r["pseudo_label"] is None else
+                     f"majority share {r['majority_ratio']:.2f} < {cfg.min_majority_ratio}" if not labelled(r)
+                     else f"answer {r['answer']} disagrees with majority {r['pseudo_label']}")
+    F.cap_per_problem(rows, agrees, cfg.max_per_problem, it.seed("select"), why_not=why)
+    for r in rows:
+        if r["kept"]:
+            r["select_reason"] = f"agrees with majority {r['pseudo_label']} ({r['majority_ratio']:.2f})"
+    metrics = {**label_metrics(rows), "ttrl/transductive": int(cfg.transductive),
+               "ttrl/kept_correct_frac": F.frac(sum(r["correct"] for r in rows if r["kept"]),
+                                                sum(bool(r["kept"]) for r in rows))}
+    return rows, metrics
+
+
+class TTRL:
+    """``variant: sft``: SFT on the majority-consistent traces."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+
     def generate(self, it, pool) -> list[dict]:
-        source = it.task.eval_set() if self.cfg.transductive else pool
-        return F.sample(it, it.draw(source, self.cfg.problems_per_iteration), self.cfg)
+        return generate(it, pool, self.cfg)
 
-    def vote(self, rows: list[dict]) -> dict[str, tuple[str | None, float]]:
-        """Pseudo-label and majority ratio per problem, from extracted answers only."""
-        return {pid: F.majority_vote([r["answer"] for r in g]) for pid, g in F.by_problem(rows).items()}
+    def select(self, it, rows: list[dict]) -> tuple[list[dict], list[dict], dict]:
+        rows, metrics = select(it, rows, self.cfg)
+        return rows, F.train_rows(it, rows, pseudo_label="pseudo_label"), metrics
 
-    def select(self, it, rows: list[dict]) -> tuple[list[dict], list[dict]]:
-        votes = self.vote(rows)
-        for r in rows:
-            r["pseudo_label"], r["majority_ratio"] = votes[r["problem_id"]]
-        labelled = lambda r: r["pseudo_label"] is not None and r["majority_ratio"] >= self.cfg.min_majority_ratio
-        agrees = lambda r: labelled(r) and r["answer"] == r["pseudo_label"]
-        why = lambda r: ("no answer to vote on" if r["pseudo_label"] is None else
-                         f"majority share {r['majority_ratio']:.2f} < {self.cfg.min_majority_ratio}" if not labelled(r)
-                         else f"answer {r['answer']} disagrees with majority {r['pseudo_label']}")
-        F.cap_per_problem(rows, agrees, self.cfg.max_per_problem, it.seed("select"), why_not=why)
-        for r in rows:
-            if r["kept"]:
-                r["select_reason"] = f"agrees with majority {r['pseudo_label']} ({r['majority_ratio']:.2f})"
-        return rows, F.train_rows(it, rows, pseudo_label="pseudo_label")
-
-    def select_metrics(self, it, rows: list[dict], train: list[dict]) -> dict:
-        return {**label_metrics(rows), "ttrl/transductive": int(self.cfg.transductive),
-                "ttrl/kept_correct_frac": F.frac(sum(r["correct"] for r in rows if r["kept"]),
-                                                 sum(bool(r["kept"]) for r in rows))}
+    def train(self, it, rows: list[dict]) -> dict:
+        return F.train(it, rows, self.cfg)
 
 
 def label_metrics(rows: list[dict]) -> dict:
@@ -94,17 +116,20 @@ def label_metrics(rows: list[dict]) -> dict:
             "ttrl/problems_labelled": labelled, "ttrl/problems": len(ratios)}
 
 
-class TTRLGRPO(TTRL):
+class TTRLGRPO:
     """``variant: grpo``: one prompt row per labelled question; GRPO's reward is agreement."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
 
     def generate(self, it, pool) -> list[dict]:
         if it.task.position_tracker is not None:
             raise ValueError(f"ttrl variant=grpo: task {it.task.name!r} needs custom position ids, which TRL's "
                              "GRPOTrainer cannot pass; use method.variant=sft with this task")
-        return super().generate(it, pool)
+        return generate(it, pool, self.cfg)
 
-    def select(self, it, rows: list[dict]) -> tuple[list[dict], list[dict]]:
-        rows, _ = super().select(it, rows)
+    def select(self, it, rows: list[dict]) -> tuple[list[dict], list[dict], dict]:
+        rows, metrics = select(it, rows, self.cfg)
         seen, prompts = set(), []
         for r in rows:
             if r["kept"] and r["problem_id"] not in seen:
@@ -113,15 +138,10 @@ class TTRLGRPO(TTRL):
                 # no "completion" key: the loop's mix stage leaves prompt-only rows alone
                 prompts.append({"prompt": it.task.prompt(p), "source": "question",
                                 "sample_id": r["sample_id"], "problem_id": p.id, "pseudo_label": r["pseudo_label"]})
-        return rows, prompts
+        return rows, prompts, metrics
 
-    def train(self, it, rows: list[dict], trainer, out_dir: str) -> dict:
-        if not getattr(trainer, "takes_reward_fn", False):
-            raise ValueError("ttrl variant=grpo needs an RL trainer: set trainer.type=grpo")
-        m = trainer.train(F.init_model(it, self.cfg), rows, out_dir, steps=F.train_steps(it, self.cfg),
-                          seed=it.seed("train"), position_tracker=it.task.position_tracker,
-                          desc=f"iter {it.k} grpo", reward_fn=agreement_reward(it))
-        return {**m, "train/init": F.init_model(it, self.cfg)}
+    def train(self, it, rows: list[dict]) -> dict:
+        return F.train(it, rows, self.cfg, desc="grpo", reward_fn=agreement_reward(it))
 
 
 def agreement_reward(it):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from selftaught import registry
 from selftaught.models.loading import cache_dir
 
 # ~0.6M parameters: small enough to train in a couple of minutes on 2 cores.
@@ -56,7 +57,7 @@ def _key(task, rows: list[dict], seed: int, steps: int) -> str:
 
 def ensure(task, seed: int = 0, steps: int = 500) -> Path:
     """The cached warm-started model for ``task``; built if missing."""
-    if task is None or not hasattr(task, "alphabet"):
+    if task is None or task.alphabet is None:
         raise ValueError("builtin:tiny is a character-level model: it needs a task with an `alphabet` (e.g. arithmetic)")
     rows = _warm_start_rows(task, seed)
     out = cache_dir() / "models" / f"tiny-{task.name}-{_key(task, rows, seed, steps)}"
@@ -67,9 +68,9 @@ def ensure(task, seed: int = 0, steps: int = 500) -> Path:
     init = tmp / "init"
     _init_model(task, seed).save_pretrained(init)
     build_tokenizer(task.alphabet).save_pretrained(init)
-    from selftaught.trainers.sft import SFT, Config
-
-    trainer = SFT(Config(lr=WARM_START["lr"], batch_size=WARM_START["batch_size"], warmup_ratio=0.02))
+    # Through the registry, not an import: a model loader sits below the trainers.
+    sft = registry.load("trainer", "sft")
+    trainer = sft.build(sft.Config(lr=WARM_START["lr"], batch_size=WARM_START["batch_size"], warmup_ratio=0.02))
     trainer.train(str(init), rows, str(tmp / "model"), steps=steps, seed=seed,
                   position_tracker=task.position_tracker, desc="warm-start tiny model")
     out.parent.mkdir(parents=True, exist_ok=True)

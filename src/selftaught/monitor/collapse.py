@@ -20,7 +20,7 @@ def unit_for(task, unit: str = "auto") -> str:
     """chars for character-level tasks (they declare an ``alphabet``), else words."""
     if unit != "auto":
         return unit
-    return "chars" if getattr(task, "alphabet", None) else "words"
+    return "chars" if task.alphabet else "words"
 
 
 def text_metrics(rows: list[dict], unit: str, max_texts: int | None, seed: int, embeddings: bool = False) -> dict:

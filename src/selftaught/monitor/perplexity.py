@@ -14,6 +14,9 @@ position ids when it has a ``position_tracker`` (position coupling), exactly as
 The set is fixed for the whole run (a seeded choice that does not depend on the
 iteration), and ``mix.py`` never mixes these examples into training, so the
 number stays comparable across iterations.
+
+The model runs where the run's ``hardware:`` put it (``load_pretrained``): on a
+GPU box the pass over a 7B model takes seconds there, minutes on the CPU.
 """
 
 from __future__ import annotations
@@ -73,6 +76,7 @@ def perplexity(model_dir: str, pairs: list[tuple[str, str]], position_tracker=No
             for r, (x, y, q) in enumerate(chunk):  # right padding: positions of real tokens untouched
                 ids[r, : len(x)], labels[r, : len(y)], pos[r, : len(q)], attn[r, : len(x)] = (
                     torch.tensor(x), torch.tensor(y), torch.tensor(q), 1)
+            ids, labels, pos, attn = (t.to(model.device) for t in (ids, labels, pos, attn))  # hardware.py's device
             logits = model(input_ids=ids, attention_mask=attn, position_ids=pos).logits.float()
             target = labels[:, 1:]
             losses = torch.nn.functional.cross_entropy(
@@ -88,4 +92,4 @@ def natural_perplexity(model_dir: str, task, n: int = 128, seed: int = 0) -> flo
     if not problems:
         return None
     pairs = [(task.prompt(p), p.rationale) for p in problems]
-    return perplexity(model_dir, pairs, getattr(task, "position_tracker", None))
+    return perplexity(model_dir, pairs, task.position_tracker)

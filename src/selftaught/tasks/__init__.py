@@ -4,7 +4,7 @@ section is a file name in this folder (``arithmetic`` -> ``arithmetic.py``)."""
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from typing import Callable, ClassVar, Protocol
 
 from selftaught.records import Problem, Score
 
@@ -17,7 +17,18 @@ class PositionTracker(Protocol):
 
 
 class Task(Protocol):
+    """What the loop, the methods and the monitor read of a task. Optional
+    capabilities have defaults here: a task subclasses ``Task`` and overrides
+    what it has, so nothing is probed with ``hasattr``."""
+
     name: str
+    # None: ordinary positions 0, 1, 2, ...
+    position_tracker: Callable[[], PositionTracker] | None = None
+    # Character-level tasks (the built-in tiny model's) name their tokenizer's
+    # characters; n-gram metrics then count characters, not words. None: word-level.
+    alphabet: str | None = None
+    verifier_version: int = 1  # stamped in every row's ``verifier`` column; bump when verify() changes
+    capabilities: ClassVar[frozenset[str]] = frozenset()  # {"make_problem"}: labels new questions
 
     def train_pool(self) -> list[Problem]: ...
     def eval_set(self) -> list[Problem]: ...
@@ -26,9 +37,20 @@ class Task(Protocol):
     def hint(self, problem: Problem) -> str: ...  # the hint text a hinted prompt carries
     def verify(self, problem: Problem, completion: str) -> Score: ...
 
-    # None: ordinary positions 0, 1, 2, ...
-    position_tracker: Callable[[], PositionTracker] | None
+    def verify_many(self, problems: list[Problem], completions: list[str]) -> list[Score]:
+        """Batched verify (the code task runs its sandbox workers in parallel)."""
+        return [self.verify(p, c) for p, c in zip(problems, completions)]
 
-    # Optional: ``def reasoning_path(self, completion: str) -> str`` -- the part of a
-    # completion that counts as its reasoning path, so RFT can keep only distinct
-    # paths (methods/rft.py). Default: the completion with whitespace normalized.
+    def reasoning_path(self, completion: str) -> str:
+        """The part of a completion that counts as its reasoning path, so RFT keeps
+        only distinct paths (methods/rft.py): by default, whitespace collapsed."""
+        return " ".join(completion.split())
+
+    def make_problem(self, question: str, id: str | None = None) -> Problem | None:
+        """A new problem with its gold answer from a question text (Self-Instruct's
+        ``label: task``); only tasks with ``"make_problem"`` in ``capabilities``."""
+        raise NotImplementedError(f"task {self.name!r} cannot label new problems")
+
+
+def supports(task: Task, capability: str) -> bool:
+    return capability in task.capabilities

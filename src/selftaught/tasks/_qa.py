@@ -20,6 +20,7 @@ import re
 
 from selftaught.contamination import fingerprint
 from selftaught.records import Problem
+from selftaught.tasks import Task
 
 INSTRUCTION = ("Explain briefly in one or two sentences, then give your final answer on the last line "
                "in the form 'Answer: <answer>'.")
@@ -146,7 +147,7 @@ def take(problems: list[Problem], n: int | None, seed: str) -> list[Problem]:
     return out if n is None else out[:n]
 
 
-class QATask:
+class QATask(Task):
     """A task over fixed problem lists: prompt = question + hint + instruction,
     ``verify`` a plain function. The task files build one of these."""
 

@@ -33,8 +33,9 @@ import re
 
 from pydantic import Field
 
-from selftaught.config import Component
+from selftaught.component import Component
 from selftaught.records import Problem, Score
+from selftaught.tasks import Task
 
 ALPHABET = "0123456789+=,|\n"
 W, B = 16, 8  # block width and first block of the position-coupling layout
@@ -49,6 +50,8 @@ class Config(Component):
     eval_digits: tuple[int, int] = Field((1, 8), description="digit counts of the held-out split")
     eval_per_group: int = Field(100, description="held-out problems per digit count (fewer if fewer exist)")
     split_seed: int = Field(0, description="seed of the problem generators")
+    verifier: str | None = Field(None, exclude_if=lambda v: v is None,  # unset: config.yaml as before
+                                 description="your own check instead of the answer line: module:function or ./file.py:function")
 
 
 def reverse(n: int) -> str:
@@ -136,12 +139,13 @@ class Positions:
         return blk + 13
 
 
-class Arithmetic:
+class Arithmetic(Task):
     """The task object; ``build(cfg)`` makes one."""
 
     name = "arithmetic"
     alphabet = ALPHABET
     position_tracker = Positions
+    capabilities = frozenset({"make_problem"})
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
@@ -219,4 +223,6 @@ def check_disjoint(train: list[Problem], held_out: list[Problem]) -> None:
 
 
 def build(cfg: Config) -> Arithmetic:
-    return Arithmetic(cfg)
+    from selftaught.verifiers.callable import with_verifier
+
+    return with_verifier(Arithmetic(cfg), cfg.verifier, extract=extract_answer)

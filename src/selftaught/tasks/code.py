@@ -36,8 +36,9 @@ from typing import Literal
 from pydantic import Field
 
 from selftaught import jsonl
-from selftaught.config import Component
+from selftaught.component import Component
 from selftaught.records import Problem, Score
+from selftaught.tasks import Task
 
 HE_EXAMPLE = '{"task_id": "t/0", "prompt": "def add(a, b):\\n", "test": "def check(candidate):\\n    assert candidate(1, 2) == 3\\n", "entry_point": "add"}'
 MBPP_EXAMPLE = '{"task_id": 1, "text": "Add two numbers.", "test_list": ["assert add(1, 2) == 3"]}'
@@ -143,7 +144,7 @@ def called_names(tests: list[str]) -> list[str]:
     return sorted(names)
 
 
-class Code:
+class Code(Task):
     name = "code"
     position_tracker = None
     verifier_version = 1

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from selftaught.config import Component
+from selftaught.component import Component
 from selftaught.records import Problem, Score
 from selftaught.tasks import _files, _qa
 
@@ -72,12 +72,16 @@ def load_shipped_test() -> list[Problem]:
     return [parse(path, n + 1, doc, "gsm8k-test") for n, doc in enumerate(_files.olmo_docs(SHIPPED_TEST))]
 
 
-def verify_numeric(problem: Problem, completion: str, lenient: bool = True) -> Score:
+def verify_numeric(problem: Problem, completion: str, lenient: bool = True, rel_tol: float = 0.0,
+                   abs_tol: float = 0.0) -> Score:
+    """The stated number against the gold one: equal up to float noise, or within
+    ``rel_tol`` (of the gold's magnitude) or ``abs_tol`` when those are set."""
     got = _qa.extract_number(completion, lenient=lenient)
     gold = _qa.parse_number(problem.answer)
     if got is None:
         return Score(0.0, False, None, "no numeric answer")
-    ok = _qa.numbers_equal(got, gold)
+    ok = _qa.numbers_equal(got, gold) or (
+        gold is not None and (rel_tol > 0 or abs_tol > 0) and abs(got - gold) <= max(rel_tol * abs(gold), abs_tol))
     return Score(float(ok), ok, _qa.format_number(got), "correct" if ok else f"answer {_qa.format_number(got)}, "
                  f"expected {problem.answer}")
 

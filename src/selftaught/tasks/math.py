@@ -22,7 +22,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from selftaught.config import Component
+from selftaught.component import Component
 from selftaught.records import Problem, Score
 from selftaught.tasks import _files, _qa
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from selftaught.config import Component
+from selftaught.component import Component
 from selftaught.contamination import fingerprint
 from selftaught.records import Problem, Score
 from selftaught.tasks import _qa

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import ClassVar, Protocol
+
+from selftaught.component import Component
+
+
+class TrainerConfig(Component):
+    """Base of a trainer's ``Config``: ``objective`` is what it trains (``sft``, ``dpo``,
+    ``grpo``), matched against what a method declares it needs (``methods.check``)."""
+
+    objective: ClassVar[str] = "sft"
+    steps: int
 
 
 class Trainer(Protocol):
-    def train(self, init_model: str, rows: list[dict], out_dir: str, *, steps: int, seed: int, position_tracker=None, desc: str = "train") -> dict:
-        """Fine-tune ``init_model`` on ``rows`` (prompt/completion dicts), save an HF
-        model directory to ``out_dir``, return ``train/`` metrics."""
+    def train(self, init_model: str, rows: list[dict], out_dir: str, *, seed: int, position_tracker=None,
+              desc: str = "train", steps: int | None = None, **objective) -> dict:
+        """Fine-tune ``init_model`` on ``rows``, save an HF model directory to ``out_dir``,
+        return ``train/`` metrics. ``steps`` None: the trainer's own ``steps``. The rows
+        and ``objective`` keywords are the objective's: prompt/completion (sft),
+        prompt/chosen/rejected and ``ref_model`` (dpo), prompts and ``reward_fn`` (grpo)."""
 
 
 def save_checkpoint(model, tokenizer, out_dir: str) -> None:

@@ -42,14 +42,14 @@ def _free_port() -> int:
 
 def command(launch: Launch, job: str) -> list[str]:
     """The ``accelerate launch`` command line of one train stage."""
-    import torch
+    from selftaught import hardware
 
     cmd = [sys.executable, "-m", "accelerate.commands.launch"]
     if launch.config_file:
         cmd += ["--config_file", launch.config_file]
     else:  # plain DDP: torchrun-style processes; on CPU they join over gloo
         cmd += ["--multi_gpu", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
-        if not torch.cuda.is_available():
+        if hardware.resolved().device == "cpu":
             cmd += ["--main_process_port", str(_free_port())]
     if launch.num_processes:
         cmd += ["--num_processes", str(launch.num_processes)]

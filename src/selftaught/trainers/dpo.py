@@ -24,12 +24,12 @@ from typing import Literal
 
 from pydantic import Field
 
-from selftaught.config import Component
-from selftaught.trainers import save_checkpoint
+from selftaught.trainers import TrainerConfig, save_checkpoint
 from selftaught.trainers.sft import Lora
 
 
-class Config(Component):
+class Config(TrainerConfig):
+    objective = "dpo"
     type: str = "dpo"
     beta: float = Field(0.1, description="DPO temperature: how far the policy may move from the reference (SPIN: 0.1)")
     loss_type: Literal["sigmoid", "hinge", "ipo"] = Field("sigmoid", description="sigmoid = DPO; hinge = SLiC; ipo = IPO")
@@ -122,6 +122,7 @@ class DPO:
         from trl import DPOConfig, DPOTrainer
         from trl.trainer.dpo_trainer import DataCollatorForPreference
 
+        from selftaught import hardware
         from selftaught.models.loading import load_pretrained
         from selftaught.trainers.sft import _progress_callback
 
@@ -139,7 +140,7 @@ class DPO:
             output_dir=str(work), max_steps=steps, per_device_train_batch_size=c.batch_size, learning_rate=c.lr,
             lr_scheduler_type=c.lr_scheduler, warmup_steps=c.warmup_ratio, beta=c.beta, loss_type=[c.loss_type],
             max_length=c.max_length, logging_steps=max(1, steps // 10), save_strategy="no", report_to=[],
-            seed=seed, data_seed=seed, use_cpu=True, dataloader_num_workers=0, bf16=False, disable_tqdm=True,
+            seed=seed, data_seed=seed, dataloader_num_workers=0, disable_tqdm=True, **hardware.resolved().trainer_args(),
         )
         collator = DataCollatorForPreference(pad_token_id=tok.pad_token_id, max_length=c.max_length)
         if position_tracker is not None:
@@ -158,13 +159,6 @@ class DPO:
         shutil.rmtree(work, ignore_errors=True)
         return {**_metrics(trainer, steps, len(rows), c.batch_size, seconds, result),
                 "train/init": init_model, "train/ref_model": ref_path}
-
-
-def require_preference_trainer(it, method: str) -> None:
-    """Preference methods refuse to start (before sampling anything) without a DPO trainer."""
-    if it.cfg.trainer.type != "dpo":
-        raise ValueError(f"{method}: trains on preference pairs and needs `trainer: {{type: dpo}}`, "
-                         f"not {it.cfg.trainer.type!r}")
 
 
 def build(cfg: Config) -> DPO:

@@ -23,10 +23,11 @@ from pathlib import Path
 
 from pydantic import Field
 
-from selftaught.config import Component
+from selftaught.trainers import TrainerConfig
 
 
-class Config(Component):
+class Config(TrainerConfig):
+    objective = "grpo"
     type: str = "grpo"
     lr: float = Field(1e-5, description="peak learning rate")
     batch_size: int = Field(8, description="rollouts per optimizer step (a multiple of num_generations)")
@@ -39,8 +40,6 @@ class Config(Component):
 
 
 class GRPO:
-    takes_reward_fn = True  # methods check this before handing over a reward function
-
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
 
@@ -57,6 +56,7 @@ class GRPO:
         from datasets import Dataset
         from trl import GRPOConfig, GRPOTrainer
 
+        from selftaught import hardware
         from selftaught.models.loading import load_pretrained
         from selftaught.trainers.sft import _progress_callback
 
@@ -70,7 +70,7 @@ class GRPO:
             num_generations=c.num_generations, max_completion_length=c.max_completion_length,
             temperature=c.temperature, beta=c.beta, loss_type=c.loss_type, learning_rate=c.lr,
             logging_steps=1, save_strategy="no", report_to=[], seed=seed, data_seed=seed,
-            use_cpu=True, dataloader_num_workers=0, bf16=False, disable_tqdm=True,
+            dataloader_num_workers=0, disable_tqdm=True, **hardware.resolved().trainer_args(),
         )
         trainer = GRPOTrainer(model=model, reward_funcs=[reward_fn], args=args, train_dataset=data,
                               processing_class=tok)

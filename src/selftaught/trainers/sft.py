@@ -20,8 +20,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from selftaught.config import Component
-from selftaught.trainers import save_checkpoint
+from selftaught.trainers import TrainerConfig, save_checkpoint
 from selftaught.trainers._launch import LAUNCHED, Launch
 
 
@@ -33,7 +32,7 @@ class Lora(BaseModel):
     target_modules: list[str] | str = "all-linear"
 
 
-class Config(Component):
+class Config(TrainerConfig):
     type: str = "sft"
     lr: float = Field(1e-3, description="peak learning rate")
     batch_size: int = Field(32, description="examples per optimizer step")
@@ -45,14 +44,16 @@ class Config(Component):
     lora: Lora | None = Field(None, description="train a LoRA adapter (merged on save) instead of all weights")
     launch: Launch | None = Field(None, description="run the stage under `accelerate launch` (multi-process / multi-GPU)")
     chat_template: bool | None = Field(None, description="train in the model's chat format, as the hf backend samples (None: if it has one)")
+    packing: bool = Field(True, description="lay each batch's examples end to end, no padding (same loss; trainers/packing.py)")
 
 
 class PositionCollator:
-    """Adds task-defined ``position_ids`` (position coupling) to TRL's batches.
-    TRL's collator only knows ``arange`` positions, hence this small wrapper."""
+    """Adds task-defined ``position_ids`` (position coupling) to TRL's padded batches.
+    TRL's collator only knows ``arange`` positions, hence this small wrapper; each
+    example's positions are computed once (``packing.PositionTable``), not every step."""
 
-    def __init__(self, base, tokenizer, tracker_factory) -> None:
-        self.base, self.tok, self.factory = base, tokenizer, tracker_factory
+    def __init__(self, base, positions) -> None:
+        self.base, self.positions = base, positions
 
     def __call__(self, examples):
         import torch
@@ -60,11 +61,24 @@ class PositionCollator:
         out = self.base(examples)
         pos = torch.zeros_like(out["input_ids"])
         for row, ex in enumerate(examples):
-            tracker = self.factory()
-            tokens = self.tok.convert_ids_to_tokens(list(ex["input_ids"]))
-            pos[row, : len(tokens)] = torch.tensor([tracker.feed(t) for t in tokens])
+            p = self.positions(ex["input_ids"])
+            pos[row, : len(p)] = torch.from_numpy(p)
         out["position_ids"] = pos
         return out
+
+
+def _collator(cfg: Config, model, tok, position_tracker):
+    """Packed rows (default) or TRL's padded batches; both keep the sampler's batches.
+    ``packing=false`` is the padded path exactly as before packing existed."""
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    from selftaught.trainers.packing import PackingCollator, PositionTable, attn_tokens_for, mask_dtype_for
+
+    if cfg.packing:
+        return PackingCollator(tok.pad_token_id, PositionTable(tok, position_tracker), attn_tokens_for(model),
+                               mask_dtype_for(model))
+    collator = DataCollatorForLanguageModeling(pad_token_id=tok.pad_token_id)
+    return collator if position_tracker is None else PositionCollator(collator, PositionTable(tok, position_tracker))
 
 
 def _progress_callback(desc: str):
@@ -94,12 +108,11 @@ class SFT:
 
     def train(self, init_model: str, rows: list[dict], out_dir: str, *, steps: int | None = None, seed: int = 0,
               position_tracker=None, desc: str = "train") -> dict:
-        import torch
         import transformers
         from datasets import Dataset
         from trl import SFTConfig, SFTTrainer
-        from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
+        from selftaught import hardware
         from selftaught.models.loading import load_pretrained
 
         if not rows:
@@ -121,11 +134,9 @@ class SFT:
             learning_rate=self.cfg.lr, lr_scheduler_type=self.cfg.lr_scheduler, warmup_steps=self.cfg.warmup_ratio,
             weight_decay=self.cfg.weight_decay, max_length=self.cfg.max_length, completion_only_loss=True,
             logging_steps=max(1, steps // 10), save_strategy="no", report_to=[], seed=seed, data_seed=seed,
-            use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0, bf16=False, disable_tqdm=True,
+            dataloader_num_workers=0, disable_tqdm=True, **hardware.resolved().trainer_args(),
         )
-        collator = DataCollatorForLanguageModeling(pad_token_id=tok.pad_token_id)
-        if position_tracker is not None:
-            collator = PositionCollator(collator, tok, position_tracker)
+        collator = _collator(self.cfg, model, tok, position_tracker)
         peft_config = None
         if self.cfg.lora is not None:
             from peft import LoraConfig

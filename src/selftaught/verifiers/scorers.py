@@ -43,13 +43,15 @@ class ScorerFields(BaseModel):
 
 @lru_cache(maxsize=2)
 def _load(path: str):
-    import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from selftaught import hardware
 
     tok = AutoTokenizer.from_pretrained(path)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32).eval()
+    hw = hardware.resolved()  # the run's device and dtype, as every model load
+    model = AutoModelForSequenceClassification.from_pretrained(path, dtype=hw.torch_dtype).to(hw.torch_device()).eval()
     if model.config.pad_token_id is None:  # the head reads the last non-pad token
         model.config.pad_token_id = tok.pad_token_id
     return model, tok
@@ -65,7 +67,7 @@ def reward_model_scores(path: str, prompts: list[str], completions: list[str], b
         for i in range(0, len(prompts), batch_size):
             texts = [p + c for p, c in zip(prompts[i : i + batch_size], completions[i : i + batch_size])]
             enc = tok(texts, return_tensors="pt", padding=True, truncation=True, add_special_tokens=False)
-            logits = model(**enc).logits.float()
+            logits = model(**enc.to(model.device)).logits.float()
             score = logits[:, 0] if logits.shape[-1] == 1 else logits[:, -1] - logits[:, 0]
             out += score.tolist()
     return out

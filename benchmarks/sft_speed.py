@@ -1,0 +1,155 @@
+"""SFT speed, padded batches (``trainer.packing=false``, the code before packing)
+vs packed rows (the default, ``trainers/packing.py``), side by side in one run:
+the same rows, steps, seed and batches, the arms alternating (old, new, old,
+new, ...) so both see the same machine state. Prints the box's fp32 matmul peak
+beside every figure, since boxes of this kind differ by 4x from day to day.
+
+    python benchmarks/sft_speed.py                        # tiny model, then SmolLM2-135M LoRA
+    python benchmarks/sft_speed.py --smollm2-steps 0      # tiny model only
+    python benchmarks/sft_speed.py --rows runs/star-arithmetic/iter_003/train.parquet
+
+Rows: the demo's iteration-3 training set, rebuilt the way the demo builds it
+(``--rows`` reads a real ``train.parquet`` instead): STaR draws 2,000 problems
+of 1-7 digits from the pool and, by iteration 3, keeps nearly all of them (the
+correct scratchpad, trained without the hint); the mix then makes 30% of the
+set natural seed rows (1-3 digits). Useful tokens are the rows' own tokens,
+padding never counted. Both arms report the same useful tokens, so the speed-up
+is the ratio of train seconds; set-up (model load, TRL's dataset preparation)
+is printed apart. Writes benchmarks/results/sft_speed.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from selftaught.models.loading import resolve
+from selftaught.tasks.arithmetic import Arithmetic, Config as TaskConfig, scratchpad
+from selftaught.trainers.sft import SFT, Config, Lora
+
+RESULTS = Path(__file__).parent / "results" / "sft_speed.json"
+PROBLEMS, NATURAL_FRAC = 2000, 0.3  # recipes/star_arithmetic.yaml; MixConfig.natural_fraction
+
+
+def matmul_peak(n: int = 4096, reps: int = 3) -> float:
+    """fp32 GFLOP/s of n x n products at the current torch thread count."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9
+
+
+def demo_rows(task, seed: int = 0) -> list[dict]:
+    rng = random.Random(seed)
+    own = [{"prompt": task.prompt(p), "completion": scratchpad(p.meta["a"], p.meta["b"])}
+           for p in rng.sample(task.train_pool(), PROBLEMS)]
+    seeds = rng.sample(task.seed_set(), round(PROBLEMS * NATURAL_FRAC / (1 - NATURAL_FRAC)))
+    rows = own + [{"prompt": task.prompt(p), "completion": p.rationale} for p in seeds]
+    rng.shuffle(rows)
+    return rows
+
+
+def padding_frac(lengths: list[int], batch: int, n: int = 200, seed: int = 0) -> float:
+    """Mean share of padding in a batch padded to its longest row (random batches)."""
+    rng = random.Random(seed)
+    fr = []
+    for _ in range(n):
+        b = rng.sample(lengths, batch)
+        fr.append(1 - sum(b) / (batch * max(b)))
+    return statistics.mean(fr)
+
+
+def arm(model: str, rows: list[dict], cfg: Config, steps: int, tracker) -> dict:
+    with tempfile.TemporaryDirectory(prefix="sft-speed-") as out:
+        t0 = time.perf_counter()
+        m = SFT(cfg).train(model, rows, str(Path(out) / "ckpt"), steps=steps, seed=0, position_tracker=tracker,
+                           desc=f"{'packed' if cfg.packing else 'padded'} {steps} steps")
+        wall = time.perf_counter() - t0
+    return {"train_s": m["train/seconds"], "wall_s": round(wall, 1), "useful_tok_s": m["train/tokens_per_s"],
+            "final_loss": round(m["train/final_loss"], 4)}
+
+
+def compare(name: str, model: str, rows: list[dict], cfg: dict, steps: int, reps: int, tracker) -> dict:
+    """Old (padded) and new (packed) arms, alternating, ``reps`` times each."""
+    runs = {"padded": [], "packed": []}
+    for _ in range(reps):
+        for label, packing in (("padded", False), ("packed", True)):
+            runs[label].append(arm(model, rows, Config(**cfg, packing=packing), steps, tracker))
+    out = {"model": model, "steps": steps, "batch_size": cfg["batch_size"], "rows": len(rows), "reps": runs}
+    for label, rs in runs.items():
+        out[label] = {"train_s": statistics.median(r["train_s"] for r in rs),
+                      "useful_tok_s": statistics.median(r["useful_tok_s"] for r in rs),
+                      "setup_s": round(statistics.median(r["wall_s"] - r["train_s"] for r in rs), 1)}
+    out["speedup"] = round(out["padded"]["train_s"] / out["packed"]["train_s"], 2)
+    print(f"  {name}: {out['speedup']}x", flush=True)
+    return out
+
+
+def lengths_of(model: str, rows: list[dict], chat: bool) -> list[int]:
+    from transformers import AutoTokenizer
+
+    from selftaught.models.chat import render_prompt
+
+    tok = AutoTokenizer.from_pretrained(model)
+    return [len(tok(render_prompt(tok, r["prompt"], None if chat else False) + r["completion"])["input_ids"]) + 1
+            for r in rows]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=30, help="optimizer steps per tiny arm")
+    ap.add_argument("--reps", type=int, default=2, help="alternating runs of each arm (median reported)")
+    ap.add_argument("--smollm2-steps", type=int, default=6, help="steps per SmolLM2 LoRA arm (0: skip)")
+    ap.add_argument("--rows", type=Path, help="a train.parquet to train on instead of the rebuilt demo rows")
+    args = ap.parse_args()
+    peak = matmul_peak()
+    print(f"fp32 matmul peak: {peak:.0f} GFLOP/s (4096^2, {torch.get_num_threads()} threads)", flush=True)
+    task = Arithmetic(TaskConfig())
+    if args.rows:
+        import pyarrow.parquet as pq
+
+        rows = [{"prompt": r["prompt"], "completion": r["completion"]} for r in pq.read_table(args.rows).to_pylist()]
+    else:
+        rows = demo_rows(task)
+    tiny = resolve("builtin:tiny", task, seed=0, warm_start_steps=500)
+    n_tok = lengths_of(tiny, rows, chat=False)
+    data = {"rows": len(rows), "mean_tokens": round(statistics.mean(n_tok), 1), "max_tokens": max(n_tok),
+            "padding_frac_batch64": round(padding_frac(n_tok, 64), 3), "source": str(args.rows or "rebuilt demo rows")}
+    print(f"rows: {data}", flush=True)
+    results = {"tiny": compare("tiny", tiny, rows, dict(lr=2e-3, batch_size=64), args.steps, args.reps,
+                               task.position_tracker)}
+    if args.smollm2_steps:
+        smol = resolve("builtin:smollm2-135m-instruct")
+        results["smollm2_lora"] = compare("smollm2 LoRA", smol, rows, dict(lr=3e-4, batch_size=8, lora=Lora(r=16, alpha=32)),
+                                          args.smollm2_steps, 1, None)
+        results["smollm2_lora"]["padding_frac_batch8"] = round(padding_frac(lengths_of(smol, rows, chat=True), 8), 3)
+    table(results, peak)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus, torch threads {torch.get_num_threads()}",
+        "matmul_peak_gflops": round(peak, 1), "command": "python benchmarks/sft_speed.py", "data": data,
+        "results": results}, indent=1) + "\n")
+
+
+def table(results: dict, peak: float) -> None:
+    print(f"\n| model | steps x batch | padded tok/s | packed tok/s | speed-up | set-up s (padded/packed) | matmul peak |")
+    print("|---|---|---|---|---|---|---|")
+    for name, r in results.items():
+        print(f"| {name} | {r['steps']} x {r['batch_size']} | {r['padded']['useful_tok_s']:,.0f} | "
+              f"{r['packed']['useful_tok_s']:,.0f} | {r['speedup']}x | {r['padded']['setup_s']}/{r['packed']['setup_s']} | "
+              f"{peak:.0f} GFLOP/s |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,5 +1,5 @@
 """SFT speed, padded batches (``trainer.packing=false``, the code before packing)
-vs packed rows (the default, ``trainers/packing.py``), side by side in one run:
+vs packed rows (the default, ``trainers/_packing.py``), side by side in one run:
 the same rows, steps, seed and batches, the arms alternating (old, new, old,
 new, ...) so both see the same machine state. Prints the box's fp32 matmul peak
 beside every figure, since boxes of this kind differ by 4x from day to day.
@@ -26,6 +26,7 @@ import os
 import platform
 import random
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -96,6 +97,30 @@ def compare(name: str, model: str, rows: list[dict], cfg: dict, steps: int, reps
     return out
 
 
+def collator_ms(tok_dir: str, rows: list[dict], tracker, batch: int = 64, n: int = 20) -> dict:
+    """Position ids of one batch: walking every token through the task's tracker on
+    every step (the collator before packing) vs the per-example cache."""
+    from transformers import AutoTokenizer
+
+    from selftaught.trainers._packing import PositionTable
+
+    tok, rng = AutoTokenizer.from_pretrained(tok_dir), random.Random(0)
+    batches = [[tok(r["prompt"] + r["completion"])["input_ids"] for r in rng.sample(rows, batch)] for _ in range(n)]
+    t0 = time.perf_counter()
+    for b in batches:
+        for ids in b:
+            walker = tracker()
+            [walker.feed(t) for t in tok.convert_ids_to_tokens(ids)]
+    walk = (time.perf_counter() - t0) / n
+    table = PositionTable(tok, tracker)
+    for b in batches:  # first epoch: fills the cache
+        [table(ids) for ids in b]
+    t0 = time.perf_counter()
+    for b in batches:
+        [table(ids) for ids in b]
+    return {"walk_ms": round(walk * 1e3, 2), "cached_ms": round((time.perf_counter() - t0) / n * 1e3, 2)}
+
+
 def lengths_of(model: str, rows: list[dict], chat: bool) -> list[int]:
     from transformers import AutoTokenizer
 
@@ -110,11 +135,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=30, help="optimizer steps per tiny arm")
     ap.add_argument("--reps", type=int, default=2, help="alternating runs of each arm (median reported)")
-    ap.add_argument("--smollm2-steps", type=int, default=6, help="steps per SmolLM2 LoRA arm (0: skip)")
+    ap.add_argument("--smollm2-steps", type=int, default=5, help="steps per SmolLM2 LoRA arm (0: skip)")
     ap.add_argument("--rows", type=Path, help="a train.parquet to train on instead of the rebuilt demo rows")
     args = ap.parse_args()
-    peak = matmul_peak()
-    print(f"fp32 matmul peak: {peak:.0f} GFLOP/s (4096^2, {torch.get_num_threads()} threads)", flush=True)
+    peak, load = matmul_peak(), os.getloadavg()[0]
+    print(f"fp32 matmul peak: {peak:.0f} GFLOP/s (4096^2, {torch.get_num_threads()} threads); load {load:.1f}", flush=True)
     task = Arithmetic(TaskConfig())
     if args.rows:
         import pyarrow.parquet as pq
@@ -126,29 +151,43 @@ def main() -> None:
     n_tok = lengths_of(tiny, rows, chat=False)
     data = {"rows": len(rows), "mean_tokens": round(statistics.mean(n_tok), 1), "max_tokens": max(n_tok),
             "padding_frac_batch64": round(padding_frac(n_tok, 64), 3), "source": str(args.rows or "rebuilt demo rows")}
+    data["positions_per_batch64"] = collator_ms(tiny, rows, task.position_tracker)
     print(f"rows: {data}", flush=True)
     results = {"tiny": compare("tiny", tiny, rows, dict(lr=2e-3, batch_size=64), args.steps, args.reps,
                                task.position_tracker)}
     if args.smollm2_steps:
         smol = resolve("builtin:smollm2-135m-instruct")
-        results["smollm2_lora"] = compare("smollm2 LoRA", smol, rows, dict(lr=3e-4, batch_size=8, lora=Lora(r=16, alpha=32)),
-                                          args.smollm2_steps, 1, None)
+        lora = dict(lr=3e-4, batch_size=8, lora=Lora(r=16, alpha=32))  # recipes/star_smollm2_*.yaml
+        results["smollm2_lora"] = compare("smollm2 LoRA", smol, rows, lora, args.smollm2_steps, args.reps, None)
         results["smollm2_lora"]["padding_frac_batch8"] = round(padding_frac(lengths_of(smol, rows, chat=True), 8), 3)
-    table(results, peak)
+    peaks = {"start": round(peak, 1), "end": round(matmul_peak(), 1)}
+    loads = {"start": round(load, 2), "end": round(os.getloadavg()[0], 2)}
+    table(results, peaks)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus, torch threads {torch.get_num_threads()}",
-        "matmul_peak_gflops": round(peak, 1), "command": "python benchmarks/sft_speed.py", "data": data,
-        "results": results}, indent=1) + "\n")
+    RESULTS.write_text(json.dumps({"machine": machine(), "matmul_peak_gflops": peaks, "load_avg_1min": loads,
+                                   "command": command(), "data": data, "results": results},
+                                  indent=1) + "\n")
 
 
-def table(results: dict, peak: float) -> None:
-    print(f"\n| model | steps x batch | padded tok/s | packed tok/s | speed-up | set-up s (padded/packed) | matmul peak |")
-    print("|---|---|---|---|---|---|---|")
+def command() -> str:
+    threads = f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} " if "OMP_NUM_THREADS" in os.environ else ""
+    return f"{threads}python benchmarks/sft_speed.py {' '.join(sys.argv[1:])}".strip()
+
+
+def machine() -> str:
+    info = Path("/proc/cpuinfo")
+    names = [x.split(":", 1)[1].strip() for x in info.read_text().splitlines() if x.startswith("model name")] \
+        if info.is_file() else []
+    return f"{names[0] if names else platform.machine()}, {os.cpu_count()} cpus, torch threads {torch.get_num_threads()}"
+
+
+def table(results: dict, peaks: dict) -> None:
+    print(f"\nfp32 matmul peak (GFLOP/s, 4096^2): {peaks['start']:.0f} at the start, {peaks['end']:.0f} at the end")
+    print("| model | steps x batch | padded useful tok/s | packed useful tok/s | speed-up | set-up s padded/packed |")
+    print("|---|---|---|---|---|---|")
     for name, r in results.items():
         print(f"| {name} | {r['steps']} x {r['batch_size']} | {r['padded']['useful_tok_s']:,.0f} | "
-              f"{r['packed']['useful_tok_s']:,.0f} | {r['speedup']}x | {r['padded']['setup_s']}/{r['packed']['setup_s']} | "
-              f"{peak:.0f} GFLOP/s |")
+              f"{r['packed']['useful_tok_s']:,.0f} | {r['speedup']}x | {r['padded']['setup_s']}/{r['packed']['setup_s']} |")
 
 
 if __name__ == "__main__":

@@ -96,7 +96,8 @@ def load_run(path: str | Path) -> Run:
 
 
 def _name(obj) -> str:
-    return getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or type(obj).__name__
+    """A function's or class's own name, else the class name of an instance."""
+    return (getattr(obj, "__name__", None) or type(obj).__name__).strip("<>")
 
 
 def _python_specs(tree: dict) -> dict[str, str]:

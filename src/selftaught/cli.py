@@ -94,6 +94,14 @@ def cmd_ls(args) -> int:
 
     for kind in registry.FOLDERS:
         out.print(f"[bold]{kind}s[/]: {', '.join(registry.available(kind))}")
+    try:  # the generators behind `reasoning_gym:<name>`
+        from reasoning_gym.factory import DATASETS
+
+        out.print(f"[bold]reasoning_gym:<name>[/]: {', '.join(sorted(DATASETS))}", highlight=False)
+    except ImportError:
+        out.print("reasoning_gym:<name>: pip install reasoning-gym to list its generators", highlight=False)
+    out.print("your own: any type: as an import path, `my_pkg.mod:Name` or `./file.py:Name`; a task's verifier: "
+              "`module:function` (docs/your_own.md)", markup=False, highlight=False)
     return 0
 
 

@@ -27,7 +27,9 @@ class EvalConfig(Section):
                           description="inference-time strategy of eval/acc: greedy, maj@<k>, best_of_<n>, self_refine, reflexion (strategies.py)")
     samples: int = Field(4, ge=1, description="n of best_of_n (maj@k and best_of_<n> carry their own)")
     rounds: int = Field(3, ge=1, description="self_refine: max feedback->refine rounds; reflexion: max attempts")
-    scorer: Literal["self_judge", "verifier"] = Field("self_judge", description="best_of_n scorer: the model's own 0-5 judgement, or the task verifier (oracle = pass@n)")
+    scorer: Literal["self_judge", "verifier", "prm"] = Field("self_judge", description="best_of_n scorer: the model's own 0-5 judgement, the task verifier (oracle = pass@n), or a process reward model (verifiers/prm.py)")
+    prm: str | None = Field(None, exclude_if=lambda v: v is None,  # unset: config.yaml as before
+                            description="scorer prm: the PRM dir (default: the one the iteration's method trained, iter_k/prm)")
 
 
 class GateConfig(Section):
@@ -105,7 +107,8 @@ class RunConfig(Section):
     trainer: SerializeAsAny[Component]
     eval: EvalConfig = EvalConfig()
     gate: GateConfig = GateConfig()
-    hardware: HardwareConfig = HardwareConfig()
+    hardware: HardwareConfig = Field(HardwareConfig(), exclude_if=lambda v: v == HardwareConfig(),  # default: config.yaml as before
+                                     description="device and dtype of every model of the run (hardware.py)")
     cluster: ClusterConfig | None = Field(None, description="`ray`: fan sampling out over a Ray cluster (None: this process)")
     mix: MixConfig = MixConfig()
     report_to: list[Literal["wandb", "tensorboard", "mlflow"]] = Field(
@@ -255,7 +258,10 @@ def validate(tree: dict, path: Path | str = "(config)") -> RunConfig:
         lines = []
         for err in e.errors():
             loc = tuple(x for x in err["loc"] if not str(x).startswith("function-"))
-            field = ".".join(str(x) for x in loc) or "(top level)"
+            if not loc:  # a rule across sections (a method's needs): its message names the fields
+                lines.append(f"  {path}: {err['msg'].removeprefix('Value error, ')}")
+                continue
+            field = ".".join(str(x) for x in loc)
             got = f" (got {err['input']!r})" if "input" in err and not isinstance(err["input"], dict) else ""
             lines.append(f"  {path}{_line_of(path, loc)}: field `{field}`: {err['msg']}{got}")
         raise ConfigError("invalid recipe:\n" + "\n".join(lines)) from None

@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from selftaught import registry
+from selftaught import hardware, registry
 from selftaught.config import RunConfig, same_config, to_yaml
 from selftaught.evaluate import evaluate
 from selftaught.backends import Backend
@@ -28,12 +28,14 @@ from selftaught.methods import Method
 from selftaught.methods import check as check_needs
 from selftaught.mix import apply as mix
 from selftaught.monitor import detector
-from selftaught.models.loading import checkpoint_hash, resolve
+from selftaught.progress import run_progress
+from selftaught.models.loading import checkpoint_hash, hub_revision, resolve
 from selftaught.report import after_each_iteration
 from selftaught.store import RunStore
 from selftaught.trainers import Trainer
 
 STAGES = ("generate", "verify", "select", "train", "evaluate", "monitor")
+MAX_EPOCHS, SMALL_SET = 5, 100  # > 5 passes over < 100 training rows: a warning in the train metrics
 
 
 def _stage(store: RunStore, k: int, name: str, fn) -> dict:
@@ -42,7 +44,7 @@ def _stage(store: RunStore, k: int, name: str, fn) -> dict:
     if marker is not None:
         return marker
     t0 = time.perf_counter()
-    metrics = dict(fn() or {})
+    metrics = {**(fn() or {}), **hardware.metrics(name)}  # where the stage ran: hw/<stage>/device, dtype
     metrics[f"time/{name}_s"] = round(time.perf_counter() - t0, 2)
     store.mark_done(k, name, metrics)
     return metrics
@@ -61,6 +63,7 @@ def run(cfg: RunConfig, root: str | Path | None = None, on_iteration=None) -> Ru
     on_iteration = after_each_iteration(cfg, store, on_iteration)  # report.html and trackers, then the caller's
     # Everything that can fail on bad input fails here, before anything is written.
     store.check(to_yaml(cfg), same_config)
+    hardware.use(cfg.hardware)  # one place decides device and dtype; every model load asks it
     task = registry.build("task", cfg.task)
     pool, held_out = task.train_pool(), task.eval_set()
     _check_disjoint(pool, held_out)
@@ -82,19 +85,21 @@ def run(cfg: RunConfig, root: str | Path | None = None, on_iteration=None) -> Ru
         _stage(store, 0, "evaluate", lambda: _evaluate(store, it))
         _stage(store, 0, "monitor", lambda: _monitor(store, it))
         _finish(store, cfg, 0, base, on_iteration)
-        for k in range(1, cfg.iterations + 1):
-            if any(m.get("gate/stop") for m in store.metrics()[:k]):
-                break
-            it = at(k, _model_after(store, k - 1, base))
-            _stage(store, k, "generate", lambda: _generate(store, it, method, pool))
-            _stage(store, k, "verify", lambda: _verify(store, it))
-            _stage(store, k, "select", lambda: _select(store, it, method))
-            _stage(store, k, "train", lambda: _train(store, it, method))
-            after = at(k, _model_after(store, k, base))
-            _stage(store, k, "evaluate", lambda: _evaluate(store, after))
-            _stage(store, k, "monitor", lambda: _monitor(store, after))
-            if _finish(store, cfg, k, after.model, on_iteration):
-                break
+        with run_progress(cfg.iterations) as at_iteration:  # "iteration k of N, elapsed, about T left"
+            for k in range(1, cfg.iterations + 1):
+                if any(m.get("gate/stop") for m in store.metrics()[:k]):
+                    break
+                at_iteration(k)
+                it = at(k, _model_after(store, k - 1, base))
+                _stage(store, k, "generate", lambda: _generate(store, it, method, pool))
+                _stage(store, k, "verify", lambda: _verify(store, it))
+                _stage(store, k, "select", lambda: _select(store, it, method))
+                _stage(store, k, "train", lambda: _train(store, it, method))
+                after = at(k, _model_after(store, k, base))
+                _stage(store, k, "evaluate", lambda: _evaluate(store, after))
+                _stage(store, k, "monitor", lambda: _monitor(store, after))
+                if _finish(store, cfg, k, after.model, on_iteration):
+                    break
         return store
 
 
@@ -145,14 +150,21 @@ def _select(store: RunStore, it: Iteration, method: Method) -> dict:
 def _train(store: RunStore, it: Iteration, method: Method) -> dict:
     """The method trains through ``it.train``, which leaves ``iter_k/checkpoint``."""
     rows = store.rows(it.k, "train")
-    return method.train(it, rows) if rows else {"train/skipped": 1}
+    if not rows:
+        return {"train/skipped": 1}
+    metrics = method.train(it, rows)
+    if metrics.get("train/epochs", 0) > MAX_EPOCHS and len(rows) < SMALL_SET:  # a tiny set trained over and over
+        metrics["train/warning"] = f"{metrics['train/epochs']:.1f} epochs over {len(rows)} rows"
+        print(f"warning: iteration {it.k}: {metrics['train/warning']} (overfitting likely)", flush=True)
+    return metrics
 
 
 def _evaluate(store: RunStore, it: Iteration) -> dict:
     """Held-out accuracy of the model iteration ``it.k`` ended with."""
     rows, metrics = evaluate(it, it.cfg.eval.limit)
     store.write_rows(it.k, "eval", rows)
-    return {**metrics, "eval/checkpoint_hash": it.model_hash}
+    revision = hub_revision(it.cfg.model)  # the hub commit a `model: org/name` resolved to
+    return {**metrics, "eval/checkpoint_hash": it.model_hash, **({"model/hub_revision": revision} if revision else {})}
 
 
 def _monitor(store: RunStore, it: Iteration) -> dict:

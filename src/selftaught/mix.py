@@ -141,7 +141,12 @@ def apply(it, store, samples: list[dict], train: list[dict]) -> tuple[list[dict]
     pool = natural_pool(it.task, it.cfg.gate.natural_ppl_examples, it.cfg.seed) if want else []
     natural = natural_rows(it.task, pool, want, it.seed("mix")) if want else []
     rows = own + natural
-    return rows, {
+    warn = {}
+    if want and not natural:  # a natural_fraction that silently mixes nothing would change what is measured
+        warn["mix/warning"] = (f"mix.natural_fraction={f} but task {it.task.name!r} has no natural (labeled) rows "
+                               "to mix in: training on self-generated rows only")
+        print(f"warning: {warn['mix/warning']}", flush=True)
+    return rows, {**warn,
         "mix/self_rows": len(own), "mix/accumulated_rows": sum(r.get("sample_id") not in current for r in own),
         "mix/dropped_duplicates": sum(v.startswith("mix: near") for v in dropped.values()),
         "mix/dropped_cap": sum(v.startswith("mix: over") for v in dropped.values()),

@@ -1,5 +1,5 @@
 """The nouns that cross stage boundaries: problems, scores, and the columns of the
-record files a run writes (see DESIGN.md, "The records").
+record files a run writes: every completion is kept, kept or not, with its provenance.
 
 Records travel between stages as plain ``dict`` rows and land on disk as Parquet
 (see ``store.py``). Keeping them as dicts, not classes, is what lets a method add

@@ -25,6 +25,13 @@ import pkgutil
 import sys
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
+from typing import TYPE_CHECKING, Literal, overload
+
+if TYPE_CHECKING:  # the protocols, for types only: importing them here would load each folder's package
+    from selftaught.backends import Backend
+    from selftaught.methods import Method
+    from selftaught.tasks import Task
+    from selftaught.trainers import Trainer
 
 FOLDERS = {"task": "tasks", "backend": "backends", "method": "methods", "trainer": "trainers"}
 PYTHON = "python:"
@@ -164,6 +171,17 @@ def load(kind: str, type_: str):
     return importlib.import_module(f"selftaught.{FOLDERS[kind]}.{name}")
 
 
+@overload
+def build(kind: Literal["task"], cfg, **kwargs) -> Task: ...
+@overload
+def build(kind: Literal["backend"], cfg, **kwargs) -> Backend: ...
+@overload
+def build(kind: Literal["method"], cfg, **kwargs) -> Method: ...
+@overload
+def build(kind: Literal["trainer"], cfg, **kwargs) -> Trainer: ...
+
+
 def build(kind: str, cfg, **kwargs):
-    """Instantiate the component a validated config section describes."""
+    """Instantiate the component a validated config section describes: a ``Task``,
+    ``Backend``, ``Method`` or ``Trainer`` (the protocols in each folder's __init__)."""
     return load(kind, cfg.type).build(cfg, **kwargs)

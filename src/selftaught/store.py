@@ -1,4 +1,4 @@
-"""The run directory (DESIGN.md, "Run directory").
+"""The run directory: one folder per run, every file written atomically.
 
     runs/<name>/
       config.yaml         resolved config, written once at start, never edited

@@ -5,7 +5,8 @@
   the most frequent extracted answer wins.
 - ``best_of_n``: n samples, the one a scorer likes best wins; scorers are the
   model's own additive-rubric judgement (``self_judge``, ``verifiers/judge.py``), the task
-  verifier (``verifier``: an oracle, i.e. pass@n), or any callable.
+  verifier (``verifier``: an oracle, i.e. pass@n), a process reward model's
+  minimum step score (``prm``, ``verifiers/prm.py``), or any callable.
 - ``self_refine``: Self-Refine (Madaan et al. 2023, arXiv 2303.17651): answer,
   ask the same model for feedback, refine with the feedback; up to R rounds or
   until the feedback says STOP.
@@ -82,7 +83,7 @@ def majority(it, problems, k: int, *, temperature: float, max_new_tokens: int, p
 
 
 def best_of_n(it, problems, n: int, scorer="self_judge", *, temperature: float, max_new_tokens: int,
-              phase: str = "eval_bon", judge_template: str = "judge_additive"):
+              phase: str = "eval_bon", judge_template: str = "judge_additive", prm_dir: str | None = None):
     """The sample with the highest score wins (ties: the first); unscored samples rank last."""
     rows = _mark(it.score(it.sample(problems, n, temperature=temperature, max_new_tokens=max_new_tokens,
                                      phase=phase)), f"best_of_{n}")
@@ -94,6 +95,10 @@ def best_of_n(it, problems, n: int, scorer="self_judge", *, temperature: float, 
         scores = [r["judge_score"] for r in rows]
     elif scorer == "verifier":
         scores = [r["reward"] for r in rows]
+    elif scorer == "prm":  # a process reward model's min step score (verifiers/prm.py)
+        from selftaught.verifiers import prm
+
+        scores = prm.rewards(prm.dir_for(it, prm_dir), it.task, rows)
     elif callable(scorer):
         scores = [scorer(it.problem_of(r), r) for r in rows]
     else:
@@ -228,7 +233,7 @@ def run(name: str, it, problems, ecfg, phase: str = "eval"):
         rows, final = majority(c, problems, n, temperature=temp, max_new_tokens=mnt, phase=f"{phase}_maj")
     elif kind == "best_of_n":
         rows, final = best_of_n(c, problems, n, ecfg.scorer, temperature=temp, max_new_tokens=mnt,
-                                phase=f"{phase}_bon")
+                                phase=f"{phase}_bon", prm_dir=ecfg.prm)
     elif kind == "self_refine":
         rows, final = self_refine(c, problems, ecfg.rounds, max_new_tokens=mnt, phase=f"{phase}_refine")
     else:

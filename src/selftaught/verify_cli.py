@@ -5,7 +5,8 @@ Runs a task's verifier over completions and writes one verdict per input line:
 is ``{"problem_id": ..., "completion": ...}`` or ``{"problem": {...}, "completion": ...}``
 (an inline problem: ``question``, ``answer`` and optionally ``id``, ``group``,
 ``rationale``, ``meta``). The task is built from its ``Config`` defaults plus the
-``key=value`` overrides (``source=mbpp``, ``eval_digits=[1,3]``). The whole input
+``key=value`` overrides (``source=mbpp``, ``eval_digits=[1,3]``); ``jsonl`` and
+``dataset`` need no data file when every line is inline. The whole input
 is read and checked before anything is verified or written; the output file
 appears only when complete.
 """
@@ -35,7 +36,7 @@ def arguments(p) -> None:
     p.add_argument("--output", "-o", help="verdicts JSONL (default: stdout)")
 
 
-def build_task(name: str, overrides: list[str]):
+def build_task(name: str, overrides: list[str], build: bool = True):
     from pydantic import ValidationError
 
     from selftaught import registry
@@ -49,7 +50,8 @@ def build_task(name: str, overrides: list[str]):
         key, raw = item.split("=", 1)
         fields[key] = yaml.safe_load(raw)
     try:
-        return module.build(module.Config.model_validate(fields))
+        cfg = module.Config.model_validate(fields)
+        return module.build(cfg) if build else cfg
     except ValidationError as e:
         msgs = [f"  field `{'.'.join(map(str, er['loc']))}`: {er['msg']}" for er in e.errors()]
         raise ConfigError(f"task {name}: invalid settings:\n" + "\n".join(msgs)) from None
@@ -83,6 +85,8 @@ def read_completions(path, task) -> list[tuple[int, Problem, str]]:
                 raise jsonl.DataError(f"{path}, line {n}: field `problem_id` (or an inline `problem`) is missing. "
                                       f"Expected a line like {EXAMPLE}")
             pid = str(jsonl.field(path, n, obj, "problem_id", (str, int), EXAMPLE))
+            if task is None:
+                raise NoTask(f"{path}, line {n}: a problem_id needs the task's data")
             if index is None:
                 index = {p.id: p for split in (task.seed_set(), task.train_pool(), task.eval_set()) for p in split}
             if pid not in index:
@@ -113,9 +117,39 @@ def write(rows: list[dict], output: str | None) -> None:
     os.replace(tmp, out)  # never a half-written verdicts file
 
 
+def inline_task(name: str, overrides: list[str], path, error: Exception):
+    """``jsonl``/``dataset`` over the input's inline problems alone, so no data file is
+    needed when every line carries its problem (its verifier inferred from their gold
+    answers); else the ``error`` building the task from its settings gave."""
+    from selftaught.config import ConfigError
+    from selftaught.tasks.jsonl import qa_task
+
+    placeholder = {"jsonl": "train_path", "dataset": "path"}.get(name)
+    if placeholder is None or any(f"{placeholder}=" in o for o in overrides):
+        raise error
+    try:
+        items = read_completions(path, None)
+    except NoTask:
+        raise error from None
+    try:
+        task = build_task(name, [*overrides, f"{placeholder}=(inline problems)"], build=False)
+    except ConfigError:
+        raise error from None
+    return qa_task(name, task, [p for _, p, _ in items], []), items
+
+
+class NoTask(jsonl.DataError):
+    """A line names a problem by id, but there is no task to look it up in."""
+
+
 def run(args) -> int:
-    task = build_task(args.task, args.overrides)
-    items = read_completions(args.input, task)
+    from selftaught.config import ConfigError
+
+    try:
+        task = build_task(args.task, args.overrides)
+        items = read_completions(args.input, task)
+    except ConfigError as e:
+        task, items = inline_task(args.task, args.overrides, args.input, e)
     rows = verdicts(task, items)
     write(rows, args.output)
     correct = sum(r["correct"] for r in rows)

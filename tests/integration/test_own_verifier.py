@@ -39,7 +39,7 @@ def _scored_rows(root: Path) -> list[dict]:
             for r in pq.read_table(p).to_pylist() if r.get("verifier") is not None]
 
 
-def _assert_verdicts_are_the_files(root: Path, checks_dir: Path) -> None:
+def _assert_verdicts_are_the_files(root: Path, checks_dir: Path, stamp: str) -> None:
     sys.path.insert(0, str(checks_dir))
     try:
         from checks import right_length
@@ -49,7 +49,7 @@ def _assert_verdicts_are_the_files(root: Path, checks_dir: Path) -> None:
     from selftaught.tasks.arithmetic import verify as builtin
 
     rows = _scored_rows(root)
-    assert rows and {r["verifier"].split("#")[0] for r in rows} == {"arithmetic@checks.py:right_length"}
+    assert rows and {r["verifier"].split("#")[0] for r in rows} == {stamp}
     differs = 0
     for r in rows:
         a, b = (int(x) for x in r["problem_id"].split("+"))
@@ -76,7 +76,7 @@ def test_yaml_verifier_survives_kill_and_cli_resume(tmp_path, model_cache):
     resumed = subprocess.run([sys.executable, "-m", "selftaught.cli", "run", str(root)], cwd=tmp_path, env=env,
                              capture_output=True, text=True)  # another directory: the saved spec is absolute
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    _assert_verdicts_are_the_files(root, checks_dir)
+    _assert_verdicts_are_the_files(root, checks_dir, "arithmetic@checks.py:right_length")
 
 
 PY_RUN = '''
@@ -105,4 +105,4 @@ def test_python_verifier_resume_needs_it_again(tmp_path, model_cache):
     resume = script.replace("selftaught.run(None, " + repr(overrides), f"selftaught.run({str(root)!r}")
     again = subprocess.run([sys.executable, "-c", resume], env=env, capture_output=True, text=True)
     assert again.returncode == 0 and "ACC" in again.stdout, again.stderr[-2000:]
-    _assert_verdicts_are_the_files(root, checks_dir)
+    _assert_verdicts_are_the_files(root, checks_dir, "arithmetic@python:checks.py:right_length")

@@ -50,10 +50,11 @@ def test_refuses_custom_positions():
         vllm.build(vllm.Config()).load("/nonexistent", Positions)
 
 
-def test_greedy_matches_hf_and_engine_restarts_on_new_checkpoint(engine):
+def test_greedy_matches_hf_and_a_new_checkpoint_reaches_the_engine(engine):
     b, first, second = engine
-    for path in (first, second):  # the second load restarts the engine on the new weights
+    for path in (first, second):  # the second load reloads the weights in place (or restarts the engine)
         b.load(path)
+        print(f"vllm switch to {path}: {b.last_switch}")  # shown with pytest -s
         got = b.sample(PROMPTS, 1, temperature=0.0, max_new_tokens=16, seed=0)
         want = _hf_greedy(path)
         agree = sum(g == w for g, w in zip(got, want))

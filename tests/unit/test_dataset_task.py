@@ -133,3 +133,42 @@ def test_dataset_errors_name_the_source(saved_dataset, tmp_path):
         dataset.build(dataset.Config(path=str(saved_dataset), question_field="problem"))
     with pytest.raises(reader.DataError, match="cannot load"):
         dataset.build(dataset.Config(path=str(tmp_path / "nothing_here")))
+
+
+# --- the commands a jsonl user meets -------------------------------------------------------------
+
+def test_inspect_finds_file_ids_and_shows_gold(tmp_path):
+    import yaml
+    from rich.console import Console
+
+    from selftaught.report import compare, inspect
+    from selftaught.store import RunStore
+
+    f = _numeric_file(tmp_path)
+    for name, frac in (("a", 0.2), ("b", 0.3)):
+        root = tmp_path / name
+        root.mkdir()
+        (root / "config.yaml").write_text(yaml.safe_dump({"name": name, "task": {"type": "jsonl", "train_path": str(f),
+                                                                                 "held_out_fraction": frac}}))
+        RunStore(root).write_rows(0, "eval", [{"problem_id": "word:wp7", "phase": "eval", "prompt": "Tom has 7?",
+                                               "completion": "Answer: 14", "answer": "14", "correct": True}])
+    con = Console(record=True, width=200)
+    args = type("A", (), dict(run_dir=tmp_path / "a", problem="wp7", iteration=None, kept=False, rejected=False,
+                              limit=None, full=False))()
+    assert inspect.main(args, con) == 0
+    text = con.export_text()
+    assert "problem word:wp7 across iterations" in text and "│ gold" in text.replace("┃", "│") and "│ 14   " in text
+    runs = compare.load_runs([tmp_path / "a", tmp_path / "b"])
+    assert compare.differing_settings(runs) == [("task.held_out_fraction", ["0.2", "0.3"])]
+
+
+def test_verify_inline_problems_need_no_data_file(tmp_path, capsys):
+    from selftaught import cli
+
+    src = _write(tmp_path / "c.jsonl", [{"problem": {"question": "2+2?", "answer": "4"}, "completion": "Answer: 4.0"},
+                                         {"problem": {"question": "3+3?", "answer": "6"}, "completion": "Answer: 7"}])
+    assert cli.main(["verify", "jsonl", "--input", str(src)]) == 0
+    assert [json.loads(x)["correct"] for x in capsys.readouterr().out.splitlines()] == [True, False]  # numeric, inferred
+    _write(src, [{"problem_id": "x", "completion": "Answer: 4"}])
+    assert cli.main(["verify", "jsonl", "--input", str(src)]) == 2
+    assert "train_path" in capsys.readouterr().err

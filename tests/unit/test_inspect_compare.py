@@ -62,7 +62,8 @@ def test_inspect_prints_model_text_verbatim(tmp_path):
     assert inspect.main(args, con) == 0
     text = con.export_text()
     assert HOSTILE in text and "[bold red]fake[/]" in text  # printed as text, not interpreted as markup
-    assert "hint given: 110" in text and "rationalized with hint" in text and "rejected: no answer line" in text
+    assert "55+55|110" in text and "hint given" not in text  # the hint is shown once, where the prompt has it
+    assert "rationalized with hint" in text and "rejected: no answer line" in text
 
 
 def test_inspect_iteration_sample_and_filters(tmp_path):

@@ -261,3 +261,15 @@ def test_score_batches_through_verify_many_and_skips_proposals():
     it.score(rows)
     assert calls == [["7", "8"]]
     assert [r["correct"] for r in rows] == [True, False, False] and rows[1]["verify_reason"] == "not an answer"
+
+
+def test_a_method_scorer_may_be_your_function(tmp_path):
+    """``scorer: ./file.py:function`` ranks best-of-N samples by your own score, as written."""
+    f = tmp_path / "short.py"
+    f.write_text("def shortest(problem, completion):\n    return 1.0 / len(completion)\n")
+    method = best_of_n.build(best_of_n.Config(scorer=f"{f}:shortest", min_reward=0.0))
+    rows, train, _ = method.select(FakeIt(), rows_for(P1, [WRONG_WORKING1, GOOD1, "=11"]))
+    assert [r["kept"] for r in rows] == [False, False, True]  # the shortest wins, right or wrong
+    assert rows[2]["select_score"] == pytest.approx(min(1.0, 1.0 / 3))
+    with pytest.raises(ValueError, match="expected one of verifier"):
+        best_of_n.Config(scorer="bogus")

@@ -1,4 +1,4 @@
-"""Packed training batches (trainers/packing.py) give the padded batches' loss and
+"""Packed training batches (trainers/_packing.py) give the padded batches' loss and
 gradients, with the task's coupled positions, and the trainer's packing option
 keeps the padded path as it was."""
 
@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from selftaught.tasks.arithmetic import Arithmetic, Config as TaskConfig  # noqa: E402
-from selftaught.trainers.packing import PackingCollator, PositionTable, block_causal_mask, pack_rows  # noqa: E402
+from selftaught.trainers._packing import PackingCollator, PositionTable, block_causal_mask, pack_rows  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +123,7 @@ def test_packed_loss_equals_padded_with_ordinary_positions(task, tok, model):
 
 def test_eager_attention_takes_the_additive_mask(task, tok):
     from selftaught.models.tiny import _init_model
-    from selftaught.trainers.packing import mask_dtype_for
+    from selftaught.trainers._packing import mask_dtype_for
 
     m = _init_model(task, seed=0)
     m.config._attn_implementation = "eager"

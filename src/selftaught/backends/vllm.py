@@ -9,9 +9,18 @@ Run a recipe from that environment: ``/tmp/vllm-env/bin/selftaught run
 recipes/sizes/gpu_box.yaml``. Scripts that use it need an
 ``if __name__ == "__main__":`` guard (vLLM spawns worker processes).
 
-The engine is restarted whenever the checkpoint changes (every iteration that
-trained); our checkpoints are full HF model directories with LoRA already
-merged (``trainers/sft.py``), so no adapter serving is needed. Prompts are
+When the checkpoint changes (every iteration that trained) the running engine
+is kept and the new weights are loaded into it in place, as TRL's and verl's
+colocated engines do: a worker extension (``WeightReload``, passed as vLLM's
+``worker_extension_cls``) reads the checkpoint's safetensors in each worker and
+hands them to the model's own ``load_weights``; the prefix cache is then reset.
+Our checkpoints are full HF model directories with LoRA already merged
+(``trainers/sft.py``), so this covers LoRA and full fine-tunes alike; serving
+the adapter itself (``LoRARequest``) would need the trainer to keep it. Where
+the installed vLLM lacks worker extensions or ``collective_rpc``, where the new
+checkpoint's config differs from the running one, or where the load fails, the
+engine is restarted as before (``reload: false`` always restarts).
+``last_switch`` says which happened and how long it took. Prompts are
 rendered (chat template) and tokenized exactly as ``hf`` does, and
 each prompt is its own request with a seed drawn from (seed, global prompt
 index), so sharding over Ray workers (``backends/ray.py``) reproduces the
@@ -23,7 +32,11 @@ On CPU, start-up compiles for 2-3 minutes (``enforce_eager: true`` skips it).
 from __future__ import annotations
 
 import gc
+import json
 import os
+import sys
+import time
+from pathlib import Path
 
 from pydantic import Field
 
@@ -41,6 +54,7 @@ class Config(Component):
     stop: list[str] = Field([], description="strings that end a completion (cut from the text)")
     chat_template: bool | None = Field(None, description="wrap prompts in the model's chat template (None: if it has one)")
     engine_args: dict = Field({}, description="any other vllm.LLM keyword arguments")
+    reload: bool = Field(True, description="load a new checkpoint's weights into the running engine (else restart it)")
 
 
 def _dtype(setting: str) -> str:
@@ -59,6 +73,8 @@ class VLLMBackend:
         self.cfg = cfg
         self.path: str | None = None
         self.llm = self.tok = None
+        self.can_reload, self.engine_config = False, None
+        self.last_switch: dict = {}  # {"how": start | reload | restart, "seconds": ...} of the last load()
 
     def load(self, model_path: str, position_tracker=None) -> None:
         if position_tracker is not None:
@@ -67,9 +83,19 @@ class VLLMBackend:
                              "use `backend: {type: hf}` for it")
         if model_path == self.path:
             return
+        from transformers import AutoTokenizer
+
+        t0, had_engine = time.perf_counter(), self.llm is not None
+        how = "reload" if had_engine and self._reload(model_path) else "restart" if had_engine else "start"
+        if how != "reload":
+            self._start(model_path)
+        self.tok = AutoTokenizer.from_pretrained(model_path)
+        self.path = model_path
+        self.last_switch = {"how": how, "seconds": round(time.perf_counter() - t0, 2)}
+
+    def _start(self, model_path: str) -> None:
         self.close()
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(int(self.cfg.cpu_kv_cache_gb)))
-        from transformers import AutoTokenizer
         from vllm import LLM
 
         c = self.cfg
@@ -78,9 +104,32 @@ class VLLMBackend:
                       enforce_eager=c.enforce_eager, **c.engine_args)
         if c.max_model_len:
             kwargs["max_model_len"] = c.max_model_len
-        self.llm = LLM(**kwargs)
-        self.tok = AutoTokenizer.from_pretrained(model_path)
-        self.path = model_path
+        self.can_reload = c.reload and "worker_extension_cls" not in kwargs
+        if self.can_reload:
+            kwargs["worker_extension_cls"] = f"{__name__}.WeightReload"
+        try:
+            self.llm = LLM(**kwargs)
+        except TypeError:  # a vLLM without worker extensions: restart on every change
+            if not self.can_reload:
+                raise
+            kwargs.pop("worker_extension_cls")
+            self.can_reload, self.llm = False, LLM(**kwargs)
+        self.engine_config = _model_config(model_path)
+
+    def _reload(self, model_path: str) -> bool:
+        """New weights into the running engine; False (restart instead) where that cannot be done safely."""
+        if not self.can_reload or _model_config(model_path) != self.engine_config:
+            return False
+        try:
+            loaded = self.llm.collective_rpc("selftaught_load_weights", args=(model_path,))
+        except Exception as e:  # noqa: BLE001 -- any failure here means: restart, which is always correct
+            print(f"vllm backend: in-place weight reload failed ({type(e).__name__}: {e}); restarting the engine",
+                  file=sys.stderr)
+            return False
+        if not loaded or not all(loaded):
+            return False
+        self.llm.reset_prefix_cache()  # KV cached under the old weights must not be reused
+        return True
 
     def close(self) -> None:
         """Shut the engine down (its worker processes and memory) before starting another."""
@@ -113,6 +162,27 @@ class VLLMBackend:
                   for i in range(len(prompts))]
         outs = self.llm.generate([TokensPrompt(prompt_token_ids=x) for x in ids], params, use_tqdm=bool(desc))
         return [[c.text for c in o.outputs] for o in outs]
+
+
+def _model_config(path: str) -> dict:
+    """A checkpoint's config.json without what differs between identical architectures."""
+    cfg = json.loads((Path(path) / "config.json").read_text())
+    return {k: v for k, v in cfg.items() if k not in ("_name_or_path", "transformers_version", "dtype", "torch_dtype")}
+
+
+class WeightReload:
+    """Mixed into every vLLM worker (``worker_extension_cls``); called through
+    ``LLM.collective_rpc``: loads a checkpoint's safetensors into the running model.
+    Returns the number of files loaded (0: nothing found, the caller restarts)."""
+
+    def selftaught_load_weights(self, path: str) -> int:
+        from safetensors.torch import load_file
+
+        files = sorted(Path(path).glob("*.safetensors"))
+        model = self.model_runner.model
+        for f in files:
+            model.load_weights(weights=load_file(str(f)).items())
+        return len(files)
 
 
 def build(cfg: Config) -> VLLMBackend:

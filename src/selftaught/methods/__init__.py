@@ -39,6 +39,12 @@ class MethodConfig(Component):
     def needs(self, iterations: int) -> Needs:
         return Needs()
 
+    def proxy(self, it):
+        """The learned scorer that selects iteration ``it``'s training data, as
+        ``rows -> [0, 1] scores``, for the over-optimization watch (monitor/overopt.py);
+        None: the method's own ``scorer:`` field decides (verifier: nothing to watch)."""
+        return None
+
 
 class Method(Protocol):
     def generate(self, it: Iteration, pool: list[Problem]) -> list[dict]:

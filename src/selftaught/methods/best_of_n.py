@@ -36,7 +36,7 @@ class BestOfN:
         return F.sample(it, it.draw(pool, self.cfg.problems_per_iteration), self.cfg)
 
     def select(self, it, rows: list[dict]) -> tuple[list[dict], list[dict], dict]:
-        for r, x in zip(rows, scorers.rewards(rows, self.cfg)):
+        for r, x in zip(rows, scorers.rewards(rows, self.cfg, it.problem_of, it.task)):
             r["select_score"] = x
         rows = F.top_per_problem(rows, lambda r: r["select_score"], self.cfg.min_reward)
         kept = [r for r in rows if r["kept"]]

@@ -60,7 +60,7 @@ class ReST:
     def select(self, it, rows: list[dict]) -> tuple[list[dict], list[dict], dict]:
         """Score the grown set; keep what the lowest threshold keeps (the first Improve step's data)."""
         tau = self.cfg.thresholds[0]
-        for r, x in zip(rows, scorers.rewards(rows, self.cfg)):
+        for r, x in zip(rows, scorers.rewards(rows, self.cfg, it.problem_of, it.task)):
             r["rest_reward"] = x
             F.mark(r, x >= tau, f"reward {x:.3f} >= τ_1 {tau}" if x >= tau else f"reward {x:.3f} < τ_1 {tau}")
         metrics = {"select/reward_mean": F.frac(sum(r["rest_reward"] for r in rows), len(rows))}

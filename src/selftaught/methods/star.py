@@ -66,26 +66,34 @@ class Star:
 
     def select(self, it, rows: list[dict]) -> tuple[list[dict], list[dict]]:
         """Keep the first good rationale per problem; else the first good rationalization."""
-        kept_for: dict[str, str] = {}
-        for phase in ("sample", "rationalize"):
-            for r in rows:
-                if r["phase"] != phase:
-                    continue
-                pid = r["problem_id"]
-                if pid in kept_for:
-                    r.update(kept=False, select_reason=f"problem already has a kept trace ({kept_for[pid]})")
-                elif self._good(r):
-                    kept_for[pid] = r["sample_id"]
-                    r.update(kept=True, select_reason="first correct" if phase == "sample" else "rationalized with hint")
-                else:
-                    why = "wrong working" if r["correct"] else r["verify_reason"]
-                    r.update(kept=False, select_reason=f"rejected: {why}")
+        keep_first(rows, self._good)
         # The hint is in the rationalization prompt, never in the training example.
         return rows, F.train_rows(it, rows), {}
 
     def train(self, it, rows: list[dict]) -> dict:
         """Fine-tune the base model (paper) on this iteration's rows, steps x1.2 each iteration."""
         return F.train(it, rows, self.cfg)
+
+
+def keep_first(rows: list[dict], good, why_not=None) -> list[dict]:
+    """STaR's rule: per problem, the first ``good`` sample, else the first ``good``
+    rationalization (rows of other phases are left alone); ``why_not(row)`` says why a
+    row is not good (default: its verifier's reason, or wrong working)."""
+    kept_for: dict[str, str] = {}
+    for phase in ("sample", "rationalize"):
+        for r in rows:
+            if r["phase"] != phase:
+                continue
+            pid = r["problem_id"]
+            if pid in kept_for:
+                r.update(kept=False, select_reason=f"problem already has a kept trace ({kept_for[pid]})")
+            elif good(r):
+                kept_for[pid] = r["sample_id"]
+                r.update(kept=True, select_reason="first correct" if phase == "sample" else "rationalized with hint")
+            else:
+                why = why_not(r) if why_not else ("wrong working" if r["correct"] else r["verify_reason"])
+                r.update(kept=False, select_reason=f"rejected: {why}")
+    return rows
 
 
 def build(cfg: Config) -> Star:

@@ -53,13 +53,17 @@ def measure(it, samples: list[dict] | None, eval_rows: list[dict]) -> dict:
     seed = it.seed("monitor")
     out = {"collapse/unit": unit}
     if samples:
-        own = [r for r in samples if not r.get("hint") and not str(r.get("phase", "")).startswith("eval")]
+        own = [r for r in samples if not r.get("hint") and not str(r.get("phase", "")).startswith("eval")
+               and not r.get("rollout_of")]  # a forced-prefix rollout (verifiers/prm.py) repeats its prefix
         out.update({f"collapse/gen/{k}": v for k, v in text_metrics(own, unit, g.max_texts, seed,
                                                                   g.embedding_diversity).items()})
     sampled = [r for r in eval_rows if r.get("phase") == "eval_k"]
     held = sampled or [r for r in eval_rows if r.get("phase") == "eval"]
     out.update({f"collapse/eval/{k}": v for k, v in text_metrics(held, unit, g.max_texts, seed,
                                                                g.embedding_diversity).items()})
+    from selftaught.monitor import overopt  # a learned scorer selects: proxy, gold and KL to the start
+
+    out.update(overopt.measure(it, eval_rows))
     if g.natural_ppl_examples > 0:
         ppl = natural_perplexity(it.model, it.task, g.natural_ppl_examples, it.cfg.seed)
         if ppl is not None:

@@ -80,6 +80,9 @@ def check(cfg, history: list[dict]) -> list[Alarm]:
         s = _series(history[-1:], metric)
         if s and s[-1][1] > cfg.repetition_max:
             out.append(_warn("repetition", metric, "high", s, f"{metric} above {cfg.repetition_max}"))
+    from selftaught.monitor import overopt  # proxy up, gold down: reward over-optimization (its own module)
+
+    out += overopt.check(cfg, history)
     return out
 
 

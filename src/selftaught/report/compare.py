@@ -1,7 +1,8 @@
 """``selftaught compare RUN_A RUN_B ... [--out compare.html]``: ablations side by side.
 
-The report's plots with one line per run, and a table of start / final / best
+The report's plots with one line per run, a table of start / final / best
 held-out accuracy and cost (wall time of every timed stage, samples generated),
+and the config settings the runs do not share (what the ablation changed),
 printed in the terminal and written as HTML.
 """
 
@@ -56,6 +57,47 @@ def _cells(s: dict) -> list[str]:
             f"{s['wall_s'] / 60:.1f} min", f"{s['samples']:,.0f}", f"{s['kept']:,.0f}", s["stopped"]]
 
 
+def _flat(tree, prefix: str = "") -> dict:
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    out = {}
+    for k, v in tree.items():
+        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def _with_defaults(tree: dict) -> dict:
+    """A saved config read with today's defaults, so a field added since one run
+    started is not a difference; the text as saved when it no longer validates."""
+    from selftaught import config
+
+    try:
+        return config.validate(tree).model_dump(mode="json")
+    except Exception:
+        return tree
+
+
+IGNORED = ("name", "out_dir")  # differ between any two runs; not a setting of the experiment
+
+
+def differing_settings(runs: list[Run]) -> list[tuple[str, list[str]]]:
+    """(dotted key, each run's value) for every config setting the runs do not share."""
+    flats = [_flat(_with_defaults(r.config)) for r in runs]
+    keys = sorted({k for f in flats for k in f} - set(IGNORED))
+    missing = "(unset)"
+    return [(k, [str(f.get(k, missing)) for f in flats]) for k in keys if len({str(f.get(k, missing)) for f in flats}) > 1]
+
+
+def settings_table(runs: list[Run]) -> Table:
+    t = Table(title="settings that differ", header_style="bold")
+    t.add_column("setting")
+    for r in runs:
+        t.add_column(r.name, overflow="fold")
+    for key, values in differing_settings(runs):
+        t.add_row(key, *values)
+    return t
+
+
 def table(runs: list[Run]) -> Table:
     t = Table(title="selftaught compare", header_style="bold")
     for c in COLUMNS:
@@ -74,6 +116,16 @@ def _html_table(runs: list[Run]) -> str:
     return f'<div class="scroll"><table><tr>{head}</tr>{rows}</table></div>'
 
 
+def _html_settings(runs: list[Run]) -> str:
+    diff = differing_settings(runs)
+    if not diff:
+        return "<p>The runs' configs are the same (apart from name and out_dir).</p>"
+    head = "<th>setting</th>" + "".join(f"<th>{html.escape(r.name)}</th>" for r in runs)
+    rows = "".join(f'<tr><td class="text">{html.escape(k)}</td>' + "".join(f"<td>{html.escape(v)}</td>" for v in vs)
+                   + "</tr>" for k, vs in diff)
+    return f'<div class="scroll"><table><tr>{head}</tr>{rows}</table></div>'
+
+
 def render(runs: list[Run]) -> str:
     cost = [lines_chart(runs, [k], t) for k, t in (("gen/samples", "samples generated"), ("select/kept", "samples kept"),
                                                     ("select/kept_rationalized", "kept after rationalization (hint)"))]
@@ -83,6 +135,7 @@ def render(runs: list[Run]) -> str:
     body = [
         f'<header><h1>compare: {html.escape(", ".join(r.name for r in runs))}</h1><ul class="meta">{sources}</ul></header><main>',
         "<section><h2>Summary</h2>" + _html_table(runs) + "</section>",
+        "<section><h2>Settings that differ</h2>" + _html_settings(runs) + "</section>",
         "<section><h2>Held-out accuracy</h2><p>Shaded: 95% Wilson interval.</p>" + accuracy_charts(runs) + "</section>",
         f'<section><h2>Samples and cost</h2><div class="charts">{"".join(c for c in cost if c)}</div></section>',
     ]
@@ -102,6 +155,8 @@ def build_compare(run_dirs, out: str | Path) -> Path:
 def main(args, console) -> int:
     runs = load_runs(args.run_dirs)
     console.print(table(runs))
+    if len(runs) > 1:
+        console.print(settings_table(runs) if differing_settings(runs) else "settings: the runs' configs are the same")
     path = Path(args.out)
     write_text(path, render(runs))
     console.print(f"written: {path}")

@@ -33,10 +33,25 @@ def _prompt(row: dict, full: bool) -> Text:
     hint = row.get("hint")
     if hint:
         at = t.plain.rfind(str(hint))
-        if at >= 0:
+        if at >= 0:  # highlighted where it appears; named below only when it is not visible
             t.stylize("black on yellow", at, at + len(str(hint)))
-        t.append(f"\n(hint given: {hint})", style="yellow")
+        else:
+            t.append(f"\n(hint given: {hint})", style="yellow")
     return t
+
+
+def gold_answers(run: Run) -> dict[str, str]:
+    """Problem id -> gold answer, from the run's task rebuilt from config.yaml; {} when
+    it cannot be (a Python object, a moved data file): the column is then left empty."""
+    from selftaught import registry
+
+    try:
+        section = {k: v for k, v in run.config["task"].items() if k != "verifier"}  # the verdicts are on disk
+        module = registry.load("task", section["type"])
+        task = module.build(module.Config.model_validate(section))
+        return {p.id: p.answer for split in (task.seed_set(), task.train_pool(), task.eval_set()) for p in split}
+    except Exception:
+        return {}
 
 
 def _verdict(row: dict) -> Text:
@@ -46,20 +61,21 @@ def _verdict(row: dict) -> Text:
     return t.append("\nkept" if row["kept"] else "\nrejected", style="bold green" if row["kept"] else "bold red")
 
 
-def rows_table(rows: list[dict], title: str, full: bool = False, by: str = "iteration") -> Table:
+def rows_table(rows: list[dict], title: str, full: bool = False, by: str = "iteration", gold: dict | None = None) -> Table:
     """One row per record; ``by="iteration"`` (one problem) or ``"problem"`` (one iteration) names the first column."""
     t = Table(title=title, header_style="bold", show_lines=True)
     first = "iter" if by == "iteration" else "problem"
     t.add_column(first, justify="right" if by == "iteration" else "left", overflow="fold", ratio=1 if by == "problem" else None)
     t.add_column("phase", no_wrap=True)
-    for col, ratio in (("prompt", 2), ("completion", 3), ("answer", 1)):
+    for col, ratio in (("prompt", 2), ("completion", 3), ("answer", 1), ("gold", 1)):
         t.add_column(col, overflow="fold", ratio=ratio)
     t.add_column("verdict", no_wrap=True)
     t.add_column("reason", overflow="fold", ratio=2)
     for r in rows:
         reason = r.get("select_reason") or r.get("verify_reason") or ""
         t.add_row(Text(str(r.get("iteration" if by == "iteration" else "problem_id", ""))), Text(str(r.get("phase", ""))),
-                  _prompt(r, full), _text(r.get("completion"), full), _text(r.get("answer"), full), _verdict(r),
+                  _prompt(r, full), _text(r.get("completion"), full), _text(r.get("answer"), full),
+                  _text((gold or {}).get(r.get("problem_id")), full), _verdict(r),
                   _text(reason, full))
     return t
 
@@ -68,8 +84,18 @@ def _keep(row: dict, kept: bool | None) -> bool:
     return kept is None or ("kept" in row and bool(row["kept"]) == kept)
 
 
+def problem_ids(run: Run, problem: str) -> list[str]:
+    """``problem`` itself, or the ids whose part after the last ``:`` it is (``wp60``
+    finds ``word:wp60``: file tasks prefix ids with the file name)."""
+    ids = {r["problem_id"] for k in RunStore(run.root).iterations() for name in ("samples", "eval")
+           for r in run.rows(k, name, columns=("problem_id",))}
+    return [problem] if problem in ids else sorted(i for i in ids if i.rsplit(":", 1)[-1] == problem)
+
+
 def problem_history(run: Run, problem: str, iteration: int | None = None, kept: bool | None = None) -> list[dict]:
     """Every sample and held-out row of ``problem``, in iteration order."""
+    matches = problem_ids(run, problem)
+    problem = matches[0] if len(matches) == 1 else problem
     out = []
     for k in RunStore(run.root).iterations():
         if iteration is not None and k != iteration:
@@ -107,7 +133,8 @@ def main(args, console) -> int:
                           + (f" at iteration {args.iteration}" if args.iteration is not None else ""), markup=False)
             return 2
         shown = rows[: args.limit] if args.limit else rows
-        console.print(rows_table(shown, f"{run.name}: problem {args.problem} across iterations", args.full))
+        console.print(rows_table(shown, f"{run.name}: problem {rows[0]['problem_id']} across iterations", args.full,
+                                 gold=gold_answers(run)))
         if len(shown) < len(rows):
             console.print(f"{len(shown)} of {len(rows)} rows shown (--limit)")
         return 0
@@ -115,7 +142,8 @@ def main(args, console) -> int:
     if not rows:
         console.print(f"no {which}rows at iteration {k} of {run.root}", markup=False)
         return 2
-    console.print(rows_table(rows, f"{run.name}: iteration {k}, {len(rows)} of {matched} {which}rows", args.full, by="problem"))
+    console.print(rows_table(rows, f"{run.name}: iteration {k}, {len(rows)} of {matched} {which}rows", args.full, by="problem",
+                             gold=gold_answers(run)))
     console.print(f"one problem's history: selftaught inspect {run.root} --problem {rows[0]['problem_id']}", markup=False, soft_wrap=True)
     return 0
 

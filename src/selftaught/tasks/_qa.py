@@ -8,7 +8,7 @@ template when it has one (``backends/hf.py``, ``trainers/sft.py``), the same
 way at sampling and at training time.
 
 Why "briefly": SmolLM2-135M-Instruct invents steps when asked to reason step by
-step, and rarely writes ``Answer:`` unprompted (../shared/FACTS.md), so the
+step, and rarely writes ``Answer:`` unprompted (measured on reasoning-gym), so the
 instruction asks for a short explanation and a final ``Answer:`` line.
 """
 

@@ -13,7 +13,7 @@ Text format (every number least-significant digit first, one character a token):
 
 Why reversed digits and custom positions: a tiny model trained on 1-3 digit sums
 must extend to 5-8 digits, and with ordinary positions it does not (0% on 4+
-digits, ../shared/FACTS.md). *Position coupling* (Cho et al. 2024,
+digits in our prototype, with RoPE, no positions or index markers alike). *Position coupling* (Cho et al. 2024,
 arXiv 2405.20671) gives digit i of each operand, of the hint, scratchpad line i
 and answer digit i position ids at fixed offsets inside a block of ``W`` ids, so
 "which digits go together" is a fixed relative offset the model learns once, for
@@ -181,15 +181,32 @@ class Arithmetic(Task):
     def make_problem(self, question: str, id: str | None = None) -> Problem | None:
         """A problem from free text ``a+b`` (normal digit order), or None if it is not one
         or is reserved for evaluation (Self-Instruct's new problems, methods/self_instruct.py)."""
-        m = re.fullmatch(r"\s*(\d{1,9})\s*\+\s*(\d{1,9})\s*", question)
+        m = re.fullmatch(r"\s*(\d{1,40})\s*\+\s*(\d{1,40})\s*", question)
         if not m or _is_eval(int(m.group(1)), int(m.group(2))):
             return None
         return _problem(int(m.group(1)), int(m.group(2)), labeled=False)
+
+    def graded(self, pool: list[Problem]):
+        """Levels are digit counts (the ``group``); a d-digit sum has d or d+1 digits
+        (the length filter of Lee et al. 2025, methods/easy_to_hard.py)."""
+        from selftaught.curriculum import ByGroup
+
+        return ByGroup(pool, answer_lengths=lambda level: (int(level), int(level) + 1))
 
     def reasoning_path(self, completion: str) -> str:
         """RFT's distinct-path key: the scratchpad lines (the sequence of equations,
         as in the paper), without the answer line and blank lines."""
         return "\n".join(x.strip() for x in completion.split("\n") if x.strip() and not x.startswith("="))
+
+    def step_checks(self, problem: Problem, completion: str) -> list[bool]:
+        """Every step exactly checkable: step i is right when lines 1..i are the exact
+        working's (a wrong line makes it and every later step wrong, as a prefix)."""
+        gold = [x.strip() for x in scratchpad(problem.meta["a"], problem.meta["b"]).split("\n")]
+        out, ok = [], True
+        for i, step in enumerate(self.steps(completion)):
+            ok = ok and i < len(gold) and step.strip() == gold[i]
+            out.append(ok)
+        return out
 
 
 def extract_answer(completion: str) -> str | None:

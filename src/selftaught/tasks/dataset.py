@@ -14,7 +14,7 @@ tolerances are the ``jsonl`` task's (``tasks/jsonl.py``); rows are numbered from
 in ids and messages.
 
     selftaught run recipes/star_smollm2_gsm8k.yaml task.type=dataset task.path=openai/gsm8k \\
-        task.name=main task.eval_split=test task.answer_format=gsm8k ~task.train_path ~task.eval_path
+        task.name=main task.eval_split=test task.answer_format=gsm8k
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ Why ``lenient`` is off by default: "the last number of the completion" when no
 answer is stated turned a trace ending in a URL with "FD2" into a correct one --
 and what is scored correct is what STaR trains on. Turn it on only knowingly.
 
-    selftaught run recipes/star_smollm2_gsm8k.yaml task.type=jsonl task.train_path=my.jsonl ~task.eval_path
+    selftaught run recipes/star_smollm2_gsm8k.yaml task.type=jsonl task.train_path=my.jsonl
 """
 
 from __future__ import annotations

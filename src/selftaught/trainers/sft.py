@@ -4,6 +4,10 @@ rows, loss on the completion only; full fine-tune or LoRA (PEFT) by config.
 LoRA checkpoints are merged into full weights before saving, so every
 iteration's checkpoint is an ordinary HF model directory any tool can load.
 
+Each batch is packed into a few rows with no padding and a block-diagonal mask
+(``packing.py``): the same examples per step and the same loss as padding them.
+``packing: false`` gives TRL's padded batches, exactly as before packing existed.
+
 ``launch: {num_processes: 2, config_file: ...}`` runs the stage under
 ``accelerate launch`` (DDP; FSDP/DeepSpeed via the accelerate config), see
 ``_launch.py``.
@@ -44,7 +48,7 @@ class Config(TrainerConfig):
     lora: Lora | None = Field(None, description="train a LoRA adapter (merged on save) instead of all weights")
     launch: Launch | None = Field(None, description="run the stage under `accelerate launch` (multi-process / multi-GPU)")
     chat_template: bool | None = Field(None, description="train in the model's chat format, as the hf backend samples (None: if it has one)")
-    packing: bool = Field(True, description="lay each batch's examples end to end, no padding (same loss; trainers/packing.py)")
+    packing: bool = Field(True, description="lay each batch's examples end to end, no padding (same loss; trainers/_packing.py)")
 
 
 class PositionCollator:
@@ -72,7 +76,7 @@ def _collator(cfg: Config, model, tok, position_tracker):
     ``packing=false`` is the padded path exactly as before packing existed."""
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-    from selftaught.trainers.packing import PackingCollator, PositionTable, attn_tokens_for, mask_dtype_for
+    from selftaught.trainers._packing import PackingCollator, PositionTable, attn_tokens_for, mask_dtype_for
 
     if cfg.packing:
         return PackingCollator(tok.pad_token_id, PositionTable(tok, position_tracker), attn_tokens_for(model),

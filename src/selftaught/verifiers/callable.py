@@ -58,13 +58,18 @@ def _batched(fn) -> bool:
 
 def version(fn, spec: str) -> str:
     """``<file or module>:<name>#<hash of the source>`` (the hash of the name when the
-    source cannot be read)."""
+    source cannot be read); ``python:<file>:<name>#...`` for an object from Python."""
     try:
         source = inspect.getsource(fn)
     except (OSError, TypeError):
         source = getattr(fn, "__qualname__", repr(fn))
     path, sep, name = spec.rpartition(":")
     short = f"{Path(path).name}{sep}{name}" if "/" in path else spec
+    if spec.startswith("python:"):  # a Python object: say where it was defined
+        try:
+            short = f"python:{Path(inspect.getsourcefile(fn)).name}:{fn.__qualname__}"
+        except (TypeError, AttributeError):
+            pass
     return f"{short}#{hashlib.sha1(source.encode()).hexdigest()[:8]}"
 
 
@@ -108,7 +113,8 @@ class UserVerifier:
             raise
         except Exception as e:
             raise VerifierError(f"verifier `{self.spec}` raised {type(e).__name__}: {e}") from e
-        return [to_score(v, self.spec, self.threshold, a) for v, a in zip(values, answers)]
+        label = self.version.split("#")[0]
+        return [to_score(v, label, self.threshold, a) for v, a in zip(values, answers)]
 
 
 def call_reward(fn, prompts: list[str], completions: list[str], problems: list[Problem]) -> list:

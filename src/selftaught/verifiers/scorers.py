@@ -8,7 +8,9 @@ one scale, [0, 1], whatever the scorer:
 - ``verifier``      the task's ``reward`` column, clipped to [0, 1];
 - ``reward_model``  the reward model's score, min-max normalized over the rows
                     scored together (one iteration's grown set);
-- ``combined``      (normalized RM score + ``correct_bonus`` · correct) / (1 + bonus).
+- ``combined``      (normalized RM score + ``correct_bonus`` · correct) / (1 + bonus);
+- ``prm``           a process reward model's trace score (``prm_aggregate`` of its
+                    step probabilities, ``verifiers/prm.py``), already on [0, 1].
 
 A reward model is any HF sequence-classification model directory
 (``AutoModelForSequenceClassification``). It reads ``prompt + completion`` and its
@@ -19,25 +21,43 @@ logit of the last label minus the first.
 from __future__ import annotations
 
 from functools import lru_cache
+
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
-Scorer = Literal["verifier", "reward_model", "combined"]
+BUILTIN: tuple[str, ...] = ("verifier", "reward_model", "combined", "prm")
 
 
 class ScorerFields(BaseModel):
     """Mixed into a method's ``Config`` that thresholds on a reward."""
 
-    scorer: Scorer = Field("verifier", description="reward to threshold on: verifier, reward_model or combined")
+    scorer: str = Field("verifier", description="reward to threshold on: verifier, reward_model, combined, or your "
+                        "function as `module:function` / `./file.py:function` ((problem, completion) -> bool|float|Score, "
+                        "or TRL-style (prompts, completions, **kw) -> list[float])")
     reward_model: str | None = Field(None, description="HF sequence-classification model dir (scorer reward_model/combined)")
     correct_bonus: float = Field(1.0, ge=0, description="combined: weight of the verifier's correct next to the RM score")
     rm_batch_size: int = Field(16, ge=1, description="rows the reward model scores at once")
+    prm: str | None = Field(None, exclude_if=lambda v: v is None,  # unset: config.yaml as before
+                            description="process reward model dir (scorer prm; verifiers/prm.py)")
+    prm_aggregate: Literal["min", "prod"] = Field("min", exclude_if=lambda v: v == "min",
+                                                  description="scorer prm: a trace's score from its steps'")
+
+    @field_validator("scorer")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        from selftaught.verifiers.callable import is_spec
+
+        if v not in BUILTIN and not is_spec(v):
+            raise ValueError(f"scorer {v!r}: expected one of {', '.join(BUILTIN)} or `module:function`")
+        return v
 
     @model_validator(mode="after")
     def _needs_model(self):
-        if self.scorer != "verifier" and not self.reward_model:
+        if self.scorer in ("reward_model", "combined") and not self.reward_model:
             raise ValueError(f"scorer: {self.scorer} needs `reward_model:` (an HF sequence-classification model dir)")
+        if self.scorer == "prm" and not self.prm:
+            raise ValueError("scorer: prm needs `prm:` (a process reward model dir, verifiers/prm.py)")
         return self
 
 
@@ -81,11 +101,20 @@ def normalize(xs: list[float]) -> list[float]:
     return [0.5 if hi == lo else (x - lo) / (hi - lo) for x in xs]
 
 
-def rewards(rows: list[dict], cfg: ScorerFields) -> list[float]:
+def rewards(rows: list[dict], cfg: ScorerFields, problem_of=None, task=None) -> list[float]:
     """Each row's reward in [0, 1] under ``cfg.scorer`` (rows carry prompt,
-    completion, reward and correct from the verify stage)."""
+    completion, reward and correct from the verify stage); a user function's
+    rows need ``problem_of`` (``Iteration.problem_of``), a PRM's the ``task``."""
     if cfg.scorer == "verifier":
         return [min(1.0, max(0.0, float(r["reward"]))) for r in rows]
+    if cfg.scorer not in BUILTIN:
+        from selftaught.verifiers.callable import scorer_rewards
+
+        return scorer_rewards(cfg.scorer, rows, problem_of)
+    if cfg.scorer == "prm":
+        from selftaught.verifiers import prm
+
+        return prm.rewards(cfg.prm, task, rows, cfg.prm_aggregate)
     raw = reward_model_scores(cfg.reward_model, [r["prompt"] for r in rows], [r["completion"] for r in rows],
                               cfg.rm_batch_size)
     for r, x in zip(rows, raw):

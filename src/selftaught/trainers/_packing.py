@@ -29,7 +29,6 @@ from __future__ import annotations
 import numpy as np
 
 
-
 class PositionTable:
     """Position ids of an example, computed once per distinct example and reused on
     every later step. ``factory`` is the task's ``position_tracker`` (a class with
@@ -124,7 +123,7 @@ class PackingCollator:
                 n = lengths[i]
                 out_ids[r, at:at + n], out_labels[r, at:at + n] = ids[i], labels[i]
                 out_labels[r, at] = -100
-                out_pos[r, at:at + n], seg[r, at:at + n] = self.positions(ids[i]), i
+                out_pos[r, at:at + n], seg[r, at:at + n] = self.positions(examples[i]["input_ids"]), i
                 at += n
         seg = torch.from_numpy(seg)
         return {"input_ids": torch.from_numpy(out_ids), "labels": torch.from_numpy(out_labels),

@@ -1,0 +1,160 @@
+"""Issue 18's bar: process supervision on the demo task, same budget for every arm.
+
+    flock /tmp/heavy.lock env OMP_NUM_THREADS=2 python benchmarks/prm.py          # every arm (~35 min, 2 cores)
+    python benchmarks/prm.py --arms star star_prm --iterations 2                   # a subset
+    python benchmarks/prm.py --show                                                # the table of the saved results
+
+Arms (each the user-facing ``selftaught run`` in a subprocess, one shared model cache):
+
+- ``star``        the default demo (STaR with rationalization), reduced budget;
+- ``star_valid``  + ``method.require_valid_steps=true`` (the exact step check);
+- ``star_prm``    ``recipes/star_prm_arithmetic.yaml``: Math-Shepherd rollout labels,
+                  a PRM retrained each iteration, keep correct traces whose minimum step
+                  score is >= 0.5 (``methods/star_prm.py``);
+- ``weak_proxy``  best-of-4 against a deliberately weak proxy, ``length_reward`` below
+                  (longer completions score higher), no gold check, continuing from the
+                  last model: the over-optimization watch should fire (``monitor/overopt.py``).
+
+After ``star_prm``: its last checkpoint reranked best-of-4 at evaluation by its last
+PRM (``eval.scorer=prm``) and by the verifier (oracle = pass@4), next to its greedy
+accuracy. Prints the box's fp32 matmul peak first, a table per iteration (held-out
+accuracy by digit count, 95% Wilson interval on the overall figure, the kept
+wrong-working share, PRM step precision/recall against the exact step checker, the
+watch's proxy/gold/KL) and writes benchmarks/results/prm.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import _cli  # benchmarks/_cli.py: scripts run from this folder
+from rollout import matmul_peak  # the peak helper the speed benchmarks share
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+OUT = Path(__file__).parent / "results" / "prm.json"
+# The demo at a budget that fits ~35 min on 2 cores: 3 iterations, 600 problems, 60 steps (x1.2).
+COMMON = ["iterations=3", "method.problems_per_iteration=600", "trainer.steps=60", "task.eval_per_group=50",
+          "gate.falling_for=2"]
+ARMS = {
+    "star": [str(RECIPES / "star_arithmetic.yaml")],
+    "star_valid": [str(RECIPES / "star_arithmetic.yaml"), "method.require_valid_steps=true"],
+    "star_prm": [str(RECIPES / "star_prm_arithmetic.yaml"), "method.label_traces=192", "method.prm_steps=120"],
+    "weak_proxy": [str(RECIPES / "star_arithmetic.yaml"), "method.type=best_of_n", "~method.rationalize",
+                   "~method.require_valid_steps", "method.samples_per_problem=4", "method.problems_per_iteration=300",
+                   f"method.scorer={Path(__file__).resolve()}:length_reward", "method.min_reward=0",
+                   "method.init=last", "method.steps_growth=1.0"],
+}
+
+
+def length_reward(problem, completion: str) -> float:
+    """A deliberately weak proxy: the longer the completion, the better (160 chars = 1)."""
+    return min(1.0, len(completion) / 160)
+
+
+def run_arm(name: str, args: list[str], out: Path, cache: Path) -> dict:
+    recipe, *overrides = args
+    try:
+        wall, cmd, metrics = _cli.run(name, out, [recipe, *COMMON, *overrides], {"SELFTAUGHT_CACHE": str(cache)})
+    except _cli.ArmFailed as e:
+        sys.exit(str(e))
+    print(f"{name}: {wall:.0f} s", flush=True)
+    return {"wall_s": wall, "command": " ".join(cmd[2:]), "metrics": metrics}
+
+
+def rerank(out: Path, cache: Path, run: str, iterations: int) -> dict:
+    """Best-of-4 at evaluation on the arm's last checkpoint: by its last PRM, and by the verifier."""
+    last = out / run / f"iter_{iterations:03d}"
+    res = {}
+    for scorer in ("prm", "verifier"):
+        args = [str(RECIPES / "star_arithmetic.yaml"), *COMMON, "iterations=0", f"model={last / 'checkpoint'}",
+                "eval.strategy=best_of_4", f"eval.scorer={scorer}", "eval.temperature=0.7", f"eval.prm={last / 'prm'}"]
+        try:
+            wall, _, metrics = _cli.run(f"{run}_bon_{scorer}", out, args, {"SELFTAUGHT_CACHE": str(cache)})
+        except _cli.ArmFailed as e:
+            sys.exit(str(e))
+        res[scorer] = {"wall_s": wall, "metrics": metrics[0]}
+    return res
+
+
+def pct(x) -> str:
+    return "" if x is None else f"{x:.0%}"
+
+
+def table(data: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from selftaught.evaluate import wilson
+
+    arms = data["arms"]
+    groups = sorted({k.split("/")[2] for r in arms.values() for m in r["metrics"] for k in m
+                     if k.startswith("eval/acc/")}, key=int)
+    t = Table(title=f"held-out greedy accuracy per digit count (n = {data['eval_per_group']} each; 1-3 digits labeled); "
+                    f"fp32 matmul peak {data['matmul_peak_gflops']:.0f} GFLOP/s")
+    for col in ["arm", "it", "all [95% CI]", *groups, "kept", "wrong-working kept", "PRM step P / R",
+                "label P / R", "proxy / gold / KL", "samples", "wall s"]:
+        t.add_column(col, justify="right")
+    for arm, r in arms.items():
+        for m in r["metrics"]:
+            lo, hi = wilson(m["eval/acc"], m["eval/acc_n"])
+            pr = (f"{m['prm/step_precision']:.2f} / {m['prm/step_recall']:.2f}"
+                  if m.get("prm/step_precision") is not None and m.get("prm/step_recall") is not None else "")
+            lab = (f"{m['prm/label_hard_precision']:.2f} / {m['prm/label_hard_recall']:.2f}"
+                   if m.get("prm/label_hard_precision") is not None and m.get("prm/label_hard_recall") is not None else "")
+            ov = (f"{m['overopt/proxy']:.3f} / {m['overopt/gold']:.2f} / {m['overopt/kl']:.3f}"
+                  if "overopt/proxy" in m else "")
+            t.add_row(arm, str(m["iteration"]), f"{m['eval/acc']:.0%} [{lo:.0%}, {hi:.0%}]",
+                      *[pct(m.get(f"eval/acc/{g}")) for g in groups], str(m.get("select/kept", "")),
+                      pct(m.get("select/kept_wrong_working_frac")), pr, lab, ov, str(m.get("gen/samples", "")),
+                      f"{sum(v for k, v in m.items() if k.startswith('time/')):.0f}")
+    con = Console(width=240)
+    con.print(t)
+    for arm, r in arms.items():
+        fired = [w["message"] for m in r["metrics"] for w in m.get("collapse/warnings", [])
+                 if w["rule"] == "overoptimization"]
+        con.print(f"{arm}: over-optimization watch {'FIRED: ' + fired[0] if fired else 'silent'}")
+    for scorer, res in data.get("rerank", {}).items():
+        m = res["metrics"]
+        lo, hi = wilson(m["eval/acc"], m["eval/acc_n"])
+        con.print(f"star_prm last checkpoint, best-of-4 by {scorer}: {m['eval/acc']:.1%} [{lo:.1%}, {hi:.1%}]; "
+                  + ", ".join(f"{g}: {pct(m.get(f'eval/acc/{g}'))}" for g in groups))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--arms", nargs="*", default=list(ARMS), choices=list(ARMS))
+    ap.add_argument("--out", type=Path, default=None, help="where the runs go (default: a temp dir)")
+    ap.add_argument("--cache", type=Path, default=None, help="model cache (default: ~/.cache/selftaught's)")
+    ap.add_argument("--show", action="store_true", help="print the table of the saved results")
+    args = ap.parse_args()
+    if args.show:
+        return table(json.loads(OUT.read_text()))
+    peak = matmul_peak()
+    print(f"fp32 matmul peak: {peak:.0f} GFLOP/s (2048^2, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')})",
+          flush=True)
+    out = args.out or Path(tempfile.mkdtemp(prefix="bench-prm-"))
+    cache = args.cache or Path(os.environ.get("SELFTAUGHT_CACHE", Path.home() / ".cache" / "selftaught"))
+    t0 = time.perf_counter()
+    arms = {a: run_arm(a, ARMS[a], out, cache) for a in args.arms}
+    iterations = int(next(x for x in COMMON if x.startswith("iterations=")).split("=")[1])
+    data = {"meta": {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "python": platform.python_version(),
+                     "command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M"),
+                     "wall_s": None, "common_overrides": COMMON},
+            "matmul_peak_gflops": round(peak, 1), "eval_per_group": 50, "arms": arms}
+    if "star_prm" in arms:
+        data["rerank"] = rerank(out, cache, "star_prm", iterations)
+    data["meta"]["wall_s"] = round(time.perf_counter() - t0)
+    OUT.write_text(json.dumps(data, indent=1) + "\n")
+    table(data)
+    print(f"wrote {OUT} ({data['meta']['wall_s']} s)")
+
+
+if __name__ == "__main__":
+    main()

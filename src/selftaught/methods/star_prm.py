@@ -1,0 +1,160 @@
+"""STaR with process supervision: Math-Shepherd step labels, a PRM, PRM-filtered selection.
+
+Papers: Math-Shepherd (Wang et al. 2023, arXiv 2312.08935) -- label each step by
+rolling out from its prefix; Lightman et al. 2023 (arXiv 2305.20050) -- a process
+reward model scores every step, a solution scores its steps' minimum or product;
+STaR (Zelikman et al. 2022, arXiv 2203.14465) is the loop it filters.
+
+What it does: each iteration samples as STaR does (rationalization included),
+then labels the steps of ``label_traces`` of those traces by rollout -- from the
+prefix ending with each step, ``rollouts_per_step`` unhinted continuations from
+the same model; hard label: any reaches the gold answer, soft: the fraction
+(``verifiers/prm.py``). The rollouts are rows of ``samples.parquet`` (phase
+``step_rollout``, never trained on) and the labels one record per step in
+``iter_k/steps.parquet``. A PRM (the policy's weights with a one-logit head, read
+at each step's end) is trained on them into ``iter_k/prm`` and scores every
+trace; STaR then keeps, per problem, the first trace that is correct *and* whose
+aggregated step score (``aggregate``: min or product) reaches ``threshold``.
+Where the task checks steps exactly (arithmetic), the PRM's precision/recall at
+flagging wrong steps is reported on the traces it was not trained on
+(``prm/step_*``), and the labels' own (``prm/label_*``).
+
+Where we depart: the rollouts come from the policy itself (Math-Shepherd uses a
+separate completer) and the PRM is retrained each iteration on that iteration's
+labels only (``retrain: false`` keeps iteration 1's; ``prm: <dir>`` uses one
+trained elsewhere and samples no rollouts); the PRM is the tiny policy with a
+head, not a 7B model. ``require_correct: false`` drops the gold check and keeps
+the top PRM-scored sample per problem (best-of-N against a learned proxy, which
+the over-optimization watch, ``monitor/overopt.py``, then watches).
+
+Run it: ``selftaught run recipes/star_prm_arithmetic.yaml`` (or
+``selftaught run method.type=star_prm`` on the default demo).
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from selftaught.methods import _filter as F
+from selftaught.methods import star
+from selftaught.store import write_parquet
+from selftaught.verifiers import prm
+
+
+class Config(star.Config):
+    type: str = "star_prm"
+    label_traces: int = Field(256, ge=1, description="traces per iteration whose steps are labeled by rollout")
+    rollouts_per_step: int = Field(4, ge=1, description="continuations sampled from each step prefix (Math-Shepherd's N)")
+    label: Literal["hard", "soft"] = Field("hard", description="the PRM's target: any rollout reached the answer, or the fraction")
+    aggregate: Literal["min", "prod"] = Field("min", description="a trace's score from its step scores")
+    threshold: float = Field(0.5, ge=0, le=1, description="keep a trace whose aggregated step score reaches this")
+    require_correct: bool = Field(True, description="false: no gold check, keep the top PRM-scored sample per problem")
+    prm: str | None = Field(None, description="a PRM directory trained elsewhere (no rollouts, no PRM training)")
+    retrain: bool = Field(True, description="label and retrain the PRM every iteration (false: iteration 1's is kept)")
+    prm_steps: int = Field(150, ge=1, description="PRM training steps")
+    prm_lr: float = Field(1e-3, description="PRM learning rate (AdamW)")
+    prm_batch_size: int = Field(32, ge=1, description="traces per PRM training step")
+
+    @model_validator(mode="after")
+    def _gold_free(self):
+        if not self.require_correct and self.rationalize:
+            raise ValueError("require_correct: false selects without gold answers; set rationalize: false too "
+                             "(rationalization hints the gold answer)")
+        return self
+
+    def proxy(self, it):
+        """The learned scorer that selects the training data: this iteration's PRM."""
+        d = prm_dir(self, it)
+        if d is None or not (Path(d) / "config.json").is_file():
+            return None
+        return lambda rows: prm.rewards(d, it.task, rows, self.aggregate)
+
+
+def labels_now(cfg: Config, k: int) -> bool:
+    return cfg.prm is None and (cfg.retrain or k == 1)
+
+
+def prm_dir(cfg: Config, it) -> str | None:
+    """The PRM that iteration ``it.k`` selects with."""
+    if cfg.prm:
+        return cfg.prm
+    if it.k < 1:
+        return None
+    run = Path(it.out_dir).parents[1]  # <run>/iter_k/checkpoint
+    return str(run / f"iter_{it.k if cfg.retrain else 1:03d}" / "prm")
+
+
+class StarPRM:
+    def __init__(self, cfg: Config) -> None:
+        self.cfg, self.star = cfg, star.Star(cfg)
+
+    def _to_label(self, it, traces: list[dict]) -> list[dict]:
+        """A seeded choice of ``label_traces`` traces, in sampling order (same in generate and select)."""
+        n = min(self.cfg.label_traces, len(traces))
+        chosen = sorted(random.Random(it.seed("prm_label")).sample(range(len(traces)), n))
+        return [traces[i] for i in chosen]
+
+    def generate(self, it, pool) -> list[dict]:
+        rows = self.star.generate(it, pool)
+        if not labels_now(self.cfg, it.k):
+            return rows
+        c = self.cfg
+        traces = self._to_label(it, it.score(rows))
+        return rows + prm.rollouts(it, traces, c.rollouts_per_step, temperature=it.temperature(c.temperature),
+                                   max_new_tokens=c.max_new_tokens)
+
+    def select(self, it, rows: list[dict]) -> tuple[list[dict], list[dict], dict]:
+        c = self.cfg
+        traces = [r for r in rows if r["phase"] != prm.ROLLOUT]
+        for r in rows:
+            if r["phase"] == prm.ROLLOUT:
+                F.mark(r, False, "step-label rollout (labels a prefix; never trained on)")
+        metrics, labeled = {}, set()
+        if labels_now(c, it.k):
+            chosen = self._to_label(it, traces)
+            labeled = {t["sample_id"] for t in chosen}
+            labels = prm.step_labels(it.task, it.problem_of, chosen, [r for r in rows if r["phase"] == prm.ROLLOUT])
+            write_parquet(Path(it.out_dir).parent / "steps.parquet", labels)
+            metrics.update(prm.train(it.model, labels, prm_dir(c, it), it.task, label=c.label, steps=c.prm_steps,
+                                     lr=c.prm_lr, batch_size=c.prm_batch_size, seed=it.seed("prm_train")))
+            metrics.update(prm.label_quality(labels, c.label))
+        for r, x in zip(traces, prm.rewards(prm_dir(c, it), it.task, traces, c.aggregate)):
+            r["prm_score"] = x
+        self._keep(traces)
+        unseen = [t for t in traces if t["sample_id"] not in labeled]
+        exact = [it.task.step_checks(it.problem_of(t), t["completion"]) for t in unseen]
+        metrics.update(prm.step_quality([t["prm_steps"] for t in unseen], exact, c.threshold))
+        kept = [t for t in traces if t["kept"]]
+        metrics.update({"prm/mean_score": F.frac(sum(t["prm_score"] for t in traces), len(traces)),
+                        "prm/kept_mean_score": F.frac(sum(t["prm_score"] for t in kept), len(kept)),
+                        "select/prm_rejected_correct": sum(t["correct"] and t["prm_score"] < c.threshold
+                                                           for t in traces)})
+        return rows, F.train_rows(it, rows), metrics
+
+    def _keep(self, traces: list[dict]) -> None:
+        c = self.cfg
+        if not c.require_correct:  # best-of-N against the PRM alone
+            F.top_per_problem(traces, lambda r: r["prm_score"], c.threshold)
+            return
+
+        def good(r):
+            return self.star._good(r) and r["prm_score"] >= c.threshold
+
+        def why_not(r):
+            if not r["correct"]:
+                return r["verify_reason"]
+            return f"PRM score {r['prm_score']:.3f} below {c.threshold}" if r["prm_score"] < c.threshold \
+                else "wrong working"
+        star.keep_first(traces, good, why_not)
+
+    def train(self, it, rows: list[dict]) -> dict:
+        """As STaR: the base model (``init``) on this iteration's rows, steps growing."""
+        return F.train(it, rows, self.cfg)
+
+
+def build(cfg: Config) -> StarPRM:
+    return StarPRM(cfg)

@@ -1,0 +1,205 @@
+"""Process supervision on hand-made records: step splitting and the exact step check,
+Math-Shepherd labels from rollouts, the PRM (trained on a tiny random model), the
+STaR + PRM selection rule, and the over-optimization rule of the gate."""
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pyarrow.parquet as pq
+import pytest
+
+from selftaught import config
+from selftaught.config import GateConfig
+from selftaught.iteration import Iteration
+from selftaught.methods import star_prm
+from selftaught.monitor import detector, overopt
+from selftaught.tasks import Task, arithmetic
+from selftaught.verifiers import prm
+
+TASK = arithmetic.build(arithmetic.Config(seed_size=3, pool_size=3, eval_per_group=2, eval_digits=(1, 2)))
+P = arithmetic._problem(12, 34, labeled=False)  # 21+43 reversed; answer 46
+GOOD = arithmetic.scratchpad(12, 34)  # "2+4+0=6,0\n1+3+0=4,0\n=64"
+BAD_STEP = "2+4+0=6,0\n1+3+0=5,0\n=64"  # right answer (copied from a hint), wrong second line
+
+
+class Scripted:
+    """A backend whose completions are a function of the prompt; it records the prompts."""
+
+    name = "scripted"
+
+    def __init__(self, reply):
+        self.reply, self.prompts = reply, []
+
+    def load(self, model_path, position_tracker=None):
+        pass
+
+    def sample(self, prompts, n, *, temperature, top_p=1.0, max_new_tokens, seed, desc=""):
+        self.prompts += prompts
+        return [[self.reply(p, i) for i in range(n)] for p in prompts]
+
+
+def make_it(reply=lambda p, i: "", k=1, out_dir="unused", method=None):
+    cfg = SimpleNamespace(seed=0, mix=None, method=method, trainer=SimpleNamespace(steps=1))
+    return Iteration(k, cfg, TASK, Scripted(reply), None, "BASE", "LAST", "h", str(out_dir), {P.id: P})
+
+
+def trace(completion, sid="1/sample/12+34/0", phase="sample"):
+    s = TASK.verify(P, completion)
+    return {"sample_id": sid, "problem_id": P.id, "iteration": 1, "phase": phase, "prompt": TASK.prompt(P),
+            "completion": completion, "correct": s.correct, "reward": s.reward, "verify_reason": s.reason,
+            "steps_ok": s.info["steps_ok"]}
+
+
+def test_steps_concatenate_and_the_exact_check_is_a_prefix_check():
+    assert Task.steps(None, "a\n\nb\nc") == ["a\n\n", "b\n", "c"]  # a blank line joins the step before
+    assert "".join(TASK.steps(BAD_STEP)) == BAD_STEP
+    assert TASK.step_checks(P, GOOD) == [True, True, True]
+    assert TASK.step_checks(P, BAD_STEP) == [True, False, False]  # wrong from the first wrong line on
+    assert TASK.step_checks(P, GOOD + "\n0+0+0=0,0") == [True, True, True, False]  # past the working
+    assert Task.step_checks(None, P, GOOD) is None  # tasks without an exact check
+
+
+def test_rollouts_force_each_prefix_and_labels_are_hard_and_soft():
+    # a continuation reaches the answer only from a right prefix, and then only for even i
+    def reply(prompt, i):
+        return "1+3+0=4,0\n=64" if prompt.endswith("2+4+0=6,0\n") and i % 2 == 0 else "=99"
+
+    it = make_it(reply)
+    t = trace(BAD_STEP)
+    rows = it.score(prm.rollouts(it, [t], 4, temperature=0.7, max_new_tokens=20))
+    assert it.backend.prompts == [TASK.prompt(P) + "2+4+0=6,0\n", TASK.prompt(P) + "2+4+0=6,0\n1+3+0=5,0\n"]
+    assert len({r["sample_id"] for r in rows}) == 8 and all(r["rollout_of"] == t["sample_id"] for r in rows)
+    assert all(r["completion"].startswith(r["rollout_prefix"]) and r["prompt"] == TASK.prompt(P) for r in rows)
+    assert [r["correct"] for r in rows[:4]] == [True, False, True, False]
+    labels = prm.step_labels(TASK, it.problem_of, [t], rows)
+    assert [(l["step"], l["hard"], l["soft"], l["source"], l["exact"]) for l in labels] == [
+        (1, 1.0, 0.5, "rollout", True), (2, 0.0, 0.0, "rollout", False), (3, 1.0, 1.0, "verdict", False)]
+    q = prm.label_quality(labels, "hard")  # the rollout labels against the exact check
+    assert q["prm/label_hard_precision"] == 1.0 and q["prm/label_hard_recall"] == 1.0
+
+
+def test_aggregate_and_step_quality():
+    assert prm.aggregate([0.9, 0.5, 0.8], "min") == 0.5
+    assert prm.aggregate([0.5, 0.5], "prod") == 0.25 and prm.aggregate([]) == 0.0
+    q = prm.step_quality([[0.9, 0.2, 0.1], [0.9, 0.9]], [[True, False, False], [True, False]], 0.5)
+    # flagged: 2 (both wrong); wrong steps: 3 -> precision 1, recall 2/3
+    assert q["prm/step_precision"] == 1.0 and q["prm/step_recall"] == pytest.approx(2 / 3)
+    assert q["prm/step_n"] == 5 and prm.step_quality([[0.1]], [None]) == {}
+
+
+@pytest.fixture(scope="module")
+def random_tiny(tmp_path_factory) -> str:
+    """An untrained tiny Llama of the built-in architecture (no warm start: seconds)."""
+    from selftaught.models import tiny
+
+    path = tmp_path_factory.mktemp("tiny") / "init"
+    tiny._init_model(TASK, 0).save_pretrained(path)
+    tiny.build_tokenizer(TASK.alphabet).save_pretrained(path)
+    return str(path)
+
+
+def test_prm_learns_step_labels_and_scores_every_step(random_tiny, tmp_path):
+    wrong = "2+4+0=6,0\n9+9+9=9,9\n=64"
+    labels = []
+    for n, c in enumerate([GOOD, wrong] * 8):
+        exact = TASK.step_checks(P, c)
+        steps = TASK.steps(c)
+        labels += [{"trace_id": f"t{n}", "step": j + 1, "prefix": "".join(steps[: j + 1]), "prompt": TASK.prompt(P),
+                    "hard": float(exact[j]), "soft": float(exact[j]), "source": "rollout", "exact": exact[j]}
+                   for j in range(len(steps))]
+    m = prm.train(random_tiny, labels, tmp_path / "prm", TASK, steps=60, lr=3e-3, batch_size=8, seed=0)
+    assert (tmp_path / "prm" / "config.json").is_file() and not list(tmp_path.glob(".prm.tmp*"))
+    assert m["prm/train_traces"] == 16 and m["prm/train_labels"] == 48
+    good, bad = prm.step_scores(str(tmp_path / "prm"), TASK, [TASK.prompt(P)] * 2, [GOOD, wrong])
+    assert len(good) == len(bad) == 3  # one score per step
+    assert min(good) > 0.5 > max(bad[1:]) and bad[0] > 0.5  # the first step of `wrong` is right
+    rows = [trace(GOOD), trace(wrong)]
+    assert prm.rewards(str(tmp_path / "prm"), TASK, rows) == [min(good), min(bad)]
+    assert rows[0]["prm_steps"] == [round(x, 6) for x in good]
+
+
+def star_prm_select(rows, scores, tmp_path, monkeypatch, **cfg):
+    """STaR + PRM's select with the PRM replaced by fixed trace scores."""
+    method = star_prm.build(star_prm.Config(rationalize=False, label_traces=10, **cfg))
+    trained = []
+    monkeypatch.setattr(prm, "train", lambda *a, **kw: trained.append(a) or {"prm/train_loss": 0.1})
+
+    def rewards(d, task, rs, how="min"):
+        for r in rs:
+            r["prm_steps"] = [scores[r["sample_id"]]] * len(task.steps(r["completion"]))
+        return [scores[r["sample_id"]] for r in rs]
+
+    monkeypatch.setattr(prm, "rewards", rewards)
+    it = make_it(out_dir=tmp_path / "iter_001" / "checkpoint")
+    (tmp_path / "iter_001").mkdir(exist_ok=True)
+    return method.select(it, rows), trained
+
+
+def test_star_prm_keeps_correct_traces_the_prm_approves(tmp_path, monkeypatch):
+    rows = [trace(BAD_STEP, "1/sample/12+34/0"), trace(GOOD, "1/sample/12+34/1")]
+    roll = {**trace(GOOD, "1/sample/12+34/0/step1/0"), "phase": prm.ROLLOUT, "rollout_of": "1/sample/12+34/0",
+            "rollout_step": 1, "rollout_prefix": "2+4+0=6,0\n"}
+    (rows, train, m), trained = star_prm_select(rows + [roll], {"1/sample/12+34/0": 0.2, "1/sample/12+34/1": 0.9},
+                                                tmp_path, monkeypatch)
+    assert [r["kept"] for r in rows] == [False, True, False]
+    assert rows[0]["select_reason"] == "rejected: PRM score 0.200 below 0.5"
+    assert rows[2]["select_reason"].startswith("step-label rollout")
+    assert [t["sample_id"] for t in train] == ["1/sample/12+34/1"] and len(trained) == 1
+    labels = pq.read_table(tmp_path / "iter_001" / "steps.parquet").to_pylist()
+    assert {l["trace_id"] for l in labels} == {"1/sample/12+34/0", "1/sample/12+34/1"}
+    assert m["select/prm_rejected_correct"] == 1 and m["prm/train_loss"] == 0.1
+
+
+def test_star_prm_without_gold_keeps_the_top_prm_score(tmp_path, monkeypatch):
+    rows = [trace("=99", "1/sample/12+34/0"), trace(GOOD, "1/sample/12+34/1")]
+    (rows, train, _), _ = star_prm_select(rows, {"1/sample/12+34/0": 0.8, "1/sample/12+34/1": 0.6}, tmp_path,
+                                          monkeypatch, require_correct=False)
+    assert [r["kept"] for r in rows] == [True, False]  # the proxy, not the gold answer, decides
+    with pytest.raises(ValueError, match="rationalize"):
+        star_prm.Config(require_correct=False)
+
+
+def test_scorer_prm_needs_a_model_dir():
+    with pytest.raises(config.ConfigError, match="prm"):
+        config.load(None, ["method.type=best_of_n", "~method.rationalize", "~method.require_valid_steps",
+                           "method.scorer=prm"])
+
+
+def test_the_default_demo_has_no_proxy_to_watch():
+    cfg = config.load(None)
+    assert overopt.proxy(make_it(method=cfg.method)) is None
+    assert overopt.measure(make_it(method=cfg.method), [{"phase": "eval", "correct": True}]) == {}
+    bon = config.load(None, ["method.type=best_of_n", "~method.rationalize", "~method.require_valid_steps",
+                             f"method.scorer={Path(__file__).resolve()}:longer"]).method
+    rows = [{"completion": "x" * 8, "prompt": "p", "problem_id": P.id}, {"completion": "", "prompt": "p", "problem_id": P.id}]
+    assert overopt.proxy(make_it(method=bon))(rows) == [0.8, 0.0]
+
+
+def longer(problem, completion):  # a deliberately weak scorer: length (used above by path)
+    return len(completion) / 10
+
+
+def hist(proxy, gold, kl=None):
+    out = []
+    for i, (p, g) in enumerate(zip(proxy, gold)):
+        out.append({"iteration": i, "overopt/proxy": p, "overopt/gold": g, **({"overopt/kl": kl[i]} if kl else {})})
+    return out
+
+
+def test_overopt_fires_when_proxy_rises_and_gold_falls_falling_for_times():
+    cfg = GateConfig(falling_for=2)
+    w = overopt.check(cfg, hist([0.5, 0.6, 0.7], [0.8, 0.7, 0.6], kl=[0.0, 0.1, 0.3]))
+    assert len(w) == 1 and w[0].rule == "overoptimization" and w[0].severity == "high" and w[0].iterations == [0, 1, 2]
+    assert "0.8 -> 0.7 -> 0.6" in w[0].message and "KL" in w[0].message
+    assert not overopt.check(cfg, hist([0.5, 0.6, 0.7], [0.6, 0.7, 0.8]))  # both rise: the proxy is right
+    assert not overopt.check(cfg, hist([0.5, 0.6, 0.7], [0.8, 0.81, 0.6]))  # gold fell once only
+    assert not overopt.check(cfg, hist([0.7, 0.6, 0.7], [0.8, 0.7, 0.6]))  # the proxy did not rise throughout
+    assert not overopt.check(GateConfig(falling_for=2, falling_tolerance=0.2), hist([0.5, 0.6, 0.7], [0.8, 0.7, 0.6]))
+    assert not overopt.check(GateConfig(), hist([0.5, 0.6, 0.7], [0.8, 0.7, 0.6]))  # falling_for=3 needs 4 points
+
+
+def test_overopt_warning_goes_through_the_gate():
+    h = hist([0.5, 0.6, 0.7], [0.8, 0.7, 0.6])
+    warned = detector.decide(GateConfig(falling_for=2), h)
+    assert [w["rule"] for w in warned["collapse/warnings"]] == ["overoptimization"] and not warned["gate/stop"]
+    assert detector.decide(GateConfig(falling_for=2, policy="stop"), h)["gate/stop"].startswith("stop: [high] proxy")

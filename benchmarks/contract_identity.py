@@ -33,6 +33,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from _peak import matmul_peak  # benchmarks/_peak.py: scripts run from this folder
+
 ROOT = Path(__file__).resolve().parents[1]
 MICRO = [
     "iterations=2", "warm_start_steps=60", "task.seed_size=300", "task.pool_size=300",
@@ -134,7 +136,7 @@ def untimed(d: dict) -> dict:
 def compare(a: dict, b: dict) -> bool:
     a, b, same = untimed(a), untimed(b), True
     print(f"{'method':16} {'result':10} detail")
-    for arm in sorted(set(a) | set(b)):
+    for arm in sorted(k for k in set(a) | set(b) if not k.startswith("_")):  # "_meta": the box, not an arm
         x, y = a.get(arm), b.get(arm)
         if x == y:
             print(f"{arm:16} {'identical':10} {sum(v.get('samples_rows', 0) for v in x.values())} sample rows")
@@ -166,7 +168,12 @@ def main() -> int:
     if args.compare:
         a, b = (json.loads(p.read_text()) for p in args.compare)
         return 0 if compare(a, b) else 1
-    results = run_all(args.src.resolve(), args.methods, args.extra, args.no_packing)
+    import torch
+
+    peak = round(matmul_peak(), 1)  # before the arms
+    print(f"fp32 matmul peak {peak:.1f} GFLOP/s (4096² products, {torch.get_num_threads()} threads)", flush=True)
+    results = {"_meta": {"matmul_peak_gflops": peak},
+               **run_all(args.src.resolve(), args.methods, args.extra, args.no_packing)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1, sort_keys=True))
     print(f"wrote {args.out}")

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import _cli  # benchmarks/_cli.py: scripts run from this folder
+from _peak import matmul_peak  # benchmarks/_peak.py: scripts run from this folder
 
 RESULTS = Path(__file__).parent / "results" / "demo_time.json"
 ARMS = {"hf-forward": ["backend.lean=false"], "lean": []}
@@ -52,10 +53,16 @@ def main() -> None:
     args = ap.parse_args()
     walls = {k: float(v) for k, v in (w.split("=", 1) for w in args.wall)}
     out = args.collect or args.out
+    peak = threads = None  # --collect: the runs were made at another time, no peak of theirs to measure now
     if not args.collect:
+        import torch
+
+        peak, threads = matmul_peak(), torch.get_num_threads()  # before both arms start
         with ThreadPoolExecutor(len(ARMS)) as pool:  # side by side: the same machine state for both
             walls = dict(zip(ARMS, pool.map(lambda n: launch(n, args.out), ARMS)))
     rows = tabulate(out, walls)
+    print(f"fp32 matmul peak {peak:.1f} GFLOP/s (4096² products, {threads} threads; each arm runs on 1)" if peak
+          else "fp32 matmul peak: not measured (--collect)")
     print("| sampler | wall s | " + " | ".join(f"{s} s" for s in STAGES) + " | final acc |")
     print("|---|---|" + "---|" * len(STAGES) + "---|")
     for name, r in rows.items():
@@ -64,6 +71,7 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"machine": f"{platform.machine()}, {os.cpu_count()} cpus, OMP_NUM_THREADS=1 each",
                                    "collected_from": str(args.collect) if args.collect else None,
+                                   "matmul_peak_gflops": round(peak, 1) if peak else None,
                                    "wall_measured_by": "/usr/bin/time" if args.collect and walls else "this script", "runs": rows},
                                   indent=1) + "\n")
 

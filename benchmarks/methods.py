@@ -34,6 +34,7 @@ from rich.console import Console
 from rich.table import Table
 
 import _cli  # benchmarks/_cli.py: scripts run from this folder
+from _peak import matmul_peak  # benchmarks/_peak.py: scripts run from this folder
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "methods.json"
@@ -77,7 +78,7 @@ EXTRA = ("select/distinct_paths", "rest/rows_3", "ttrl/label_acc", "ttrl/majorit
          "self_play/judge_precision", "self_play/judge_recall", "select/kept_correct_frac")
 
 
-def run_arm(name: str, out: Path, cache: Path, model: str = "tiny") -> dict:
+def run_arm(name: str, out: Path, cache: Path, model: str = "tiny", peak: float | None = None) -> dict:
     if model == "tiny":
         recipe, overrides = ARMS[name]
         recipe, common = ROOT / "recipes" / f"{recipe}_arithmetic.yaml", [*COMMON, *overrides]
@@ -89,7 +90,7 @@ def run_arm(name: str, out: Path, cache: Path, model: str = "tiny") -> dict:
         recipe.write_text(yaml.safe_dump(tree, sort_keys=False))
     env = {"SELFTAUGHT_CACHE": str(cache)} if model == "tiny" else {}
     wall, cmd, metrics = _cli.run(name, out, [str(recipe), *common], env)
-    return {"wall_s": wall, "command": " ".join(cmd[1:]), "metrics": metrics,
+    return {"wall_s": wall, "matmul_peak_gflops": peak, "command": " ".join(cmd[1:]), "metrics": metrics,
             "samples_generated": sum(m.get("gen/samples", 0) for m in metrics),
             "samples_kept": sum(m.get("select/kept", 0) for m in metrics),
             "train_rows": sum(m.get("select/train_rows", 0) for m in metrics)}
@@ -108,7 +109,8 @@ def table(results: dict, model: str = "tiny") -> Table:
              f"{SMOL_BUDGET} first-pass samples/iteration")
     t = Table(title=title)
     last_col = ["it-last 4+dig"] if model == "tiny" else []
-    for col in ["method", *[f"it{k}" for k in range(n_iter)], *last_col, "generated", "kept", "wall s", "notes"]:
+    for col in ["method", *[f"it{k}" for k in range(n_iter)], *last_col, "generated", "kept", "wall s", "peak GF/s",
+                "notes"]:
         t.add_column(col, justify="right")
     for name, r in results.items():
         ms = r["metrics"]
@@ -117,7 +119,8 @@ def table(results: dict, model: str = "tiny") -> Table:
         accs = [f"{m['eval/acc']:.1%}" if model == "tiny" else
                 f"{m['eval/acc']:.1%} [{m['eval/acc_ci_low']:.0%}, {m['eval/acc_ci_high']:.0%}]" for m in ms]
         last = [f"{long_acc(ms[-1]):.1%}"] if model == "tiny" else []
-        t.add_row(name, *accs, *last, str(r["samples_generated"]), str(r["samples_kept"]), f"{r['wall_s']:.0f}", notes)
+        t.add_row(name, *accs, *last, str(r["samples_generated"]), str(r["samples_kept"]), f"{r['wall_s']:.0f}",
+                  str(r.get("matmul_peak_gflops") or ""), notes)
     return t
 
 
@@ -142,12 +145,15 @@ def main() -> None:
         if (out / name).exists():  # a fresh run each time: never resume a benchmark arm
             shutil.rmtree(out / name)
 
+    import torch
+
+    peak = round(matmul_peak(), 1)  # once, before any arm starts; saved with each arm (arms merge across runs)
     lock = threading.Lock()
     failed = []
 
     def one(name: str) -> None:
         try:
-            r = run_arm(name, out, args.cache, args.model)
+            r = run_arm(name, out, args.cache, args.model, peak)
         except _cli.ArmFailed as e:  # report it, keep the other arms going
             failed.append(name)
             Console(stderr=True).print(str(e))
@@ -159,6 +165,8 @@ def main() -> None:
 
     with ThreadPoolExecutor(args.jobs) as pool:  # threads only wait on subprocesses
         list(pool.map(one, names))
+    Console(width=220).print(f"this run: fp32 matmul peak {peak} GFLOP/s (4096² products, {torch.get_num_threads()} "
+                             "threads); peak GF/s: each arm's own run")
     Console(width=220).print(table({k: results[k] for k in arms if k in results}, args.model))
     if failed:
         sys.exit(f"failed: {', '.join(failed)}")

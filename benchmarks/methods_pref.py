@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _peak import matmul_peak  # benchmarks/_peak.py: scripts run from this folder
+
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = ROOT / "recipes" / "star_smollm2_reasoning_gym.yaml"
 RESULTS = Path(__file__).parent / "results" / "methods_pref.json"
@@ -36,6 +38,15 @@ TRAIN = {
     "cai": ["method.sl_iterations=0", "method.problems_per_iteration=48"],
 }
 COMMON = ["task.eval_size=60", "gate.natural_ppl_examples=0", "eval.max_new_tokens=96"]
+
+
+def _measure_peak() -> float:
+    """This job's fp32 matmul peak, measured before its heavy work and printed."""
+    import torch
+
+    peak = round(matmul_peak(), 1)
+    print(f"fp32 matmul peak {peak:.1f} GFLOP/s (4096² products, {torch.get_num_threads()} threads)", flush=True)
+    return peak
 
 
 def _merge(key: str, value) -> dict:
@@ -52,6 +63,7 @@ def strategies_part(n: int, names: list[str]) -> None:
     from selftaught.iteration import Iteration
     from selftaught.models.loading import checkpoint_hash, resolve
 
+    peak = _measure_peak()  # saved with each row: rows of one table come from separate jobs
     cfg = config.load(RECIPE, [*COMMON, f"task.eval_size={n}"])
     task = registry.build("task", cfg.task)
     model = resolve(cfg.model, task, seed=cfg.seed)
@@ -68,7 +80,7 @@ def strategies_part(n: int, names: list[str]) -> None:
         row = {"strategy": name, "acc": acc["eval/acc"], "ci_low": acc["eval/acc_ci_low"],
                "ci_high": acc["eval/acc_ci_high"], "n": acc["eval/acc_n"],
                "generations_per_problem": round(m["eval/generations_per_problem"], 2),
-               "seconds": round(time.perf_counter() - t0, 1), "settings": extra}
+               "seconds": round(time.perf_counter() - t0, 1), "matmul_peak_gflops": peak, "settings": extra}
         print(row, flush=True)
         old = json.loads(RESULTS.read_text()).get("strategies", {}) if RESULTS.is_file() else {}
         rows = [r for r in old.get("rows", []) if r["strategy"] != name] + [row]  # one job per strategy is fine
@@ -80,6 +92,7 @@ def train_part(method: str) -> None:
 
     from selftaught import config, loop
 
+    peak = _measure_peak()
     tmp = Path(tempfile.mkdtemp(prefix=f"pref-{method}-"))
     tree = yaml.safe_load(RECIPE.read_text())  # the STaR recipe's model, task and backend; our method and trainer
     tree["method"] = {"type": method}
@@ -100,7 +113,8 @@ def train_part(method: str) -> None:
     rows = [{"iteration": m["iteration"], **{k: m[k] for k in keep if k in m}} for m in ms]
     for r in rows:
         print(r, flush=True)
-    _merge(f"train/{method}", {"overrides": overrides, "seconds": round(time.perf_counter() - t0, 1), "iterations": rows})
+    _merge(f"train/{method}", {"overrides": overrides, "seconds": round(time.perf_counter() - t0, 1),
+                               "matmul_peak_gflops": peak, "iterations": rows})
     shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -108,12 +122,14 @@ def table() -> None:
     data = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     if "strategies" in data:
         print(f"\nInference-time strategies, {data['strategies']['model']} x {data['strategies']['task']} (untrained)")
-        print("| strategy | acc | 95% CI | n | generations/problem | s |\n|---|---|---|---|---|---|")
+        print("| strategy | acc | 95% CI | n | generations/problem | s | fp32 matmul peak GFLOP/s |\n"
+              "|---|---|---|---|---|---|---|")
         for r in data["strategies"]["rows"]:
             print(f"| {r['strategy']} | {r['acc']:.3f} | [{r['ci_low']:.2f}, {r['ci_high']:.2f}] | {r['n']} | "
-                  f"{r['generations_per_problem']} | {r['seconds']} |")
+                  f"{r['generations_per_problem']} | {r['seconds']} | {r.get('matmul_peak_gflops', 'n/a')} |")
     for key in sorted(k for k in data if k.startswith("train/")):
-        print(f"\n{key}: one iteration ({data[key]['seconds']} s)")
+        print(f"\n{key}: one iteration ({data[key]['seconds']} s, "
+              f"fp32 matmul peak {data[key].get('matmul_peak_gflops', 'n/a')} GFLOP/s)")
         for r in data[key]["iterations"]:
             print("  " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items()))
 

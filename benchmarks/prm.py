@@ -1,6 +1,6 @@
 """Issue 18's bar: process supervision on the demo task, same budget for every arm.
 
-    flock /tmp/heavy.lock env OMP_NUM_THREADS=2 python benchmarks/prm.py          # every arm (~35 min, 2 cores)
+    flock /tmp/heavy.lock env OMP_NUM_THREADS=2 python benchmarks/prm.py          # every arm (~30 min, 2 cores)
     python benchmarks/prm.py --arms star star_prm --iterations 2                   # a subset
     python benchmarks/prm.py --show                                                # the table of the saved results
 
@@ -35,17 +35,17 @@ import time
 from pathlib import Path
 
 import _cli  # benchmarks/_cli.py: scripts run from this folder
-from rollout import matmul_peak  # the peak helper the speed benchmarks share
+from _peak import matmul_peak  # the peak helper every benchmark shares
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 OUT = Path(__file__).parent / "results" / "prm.json"
-# The demo at a budget that fits ~35 min on 2 cores: 3 iterations, 600 problems, 60 steps (x1.2).
-COMMON = ["iterations=3", "method.problems_per_iteration=600", "trainer.steps=60", "task.eval_per_group=50",
+# The demo at a budget that fits ~30 min on 2 shared cores: 2 iterations, 600 problems, 60 steps (x1.2).
+COMMON = ["iterations=2", "method.problems_per_iteration=600", "trainer.steps=60", "task.eval_per_group=50",
           "gate.falling_for=2"]
 ARMS = {
     "star": [str(RECIPES / "star_arithmetic.yaml")],
     "star_valid": [str(RECIPES / "star_arithmetic.yaml"), "method.require_valid_steps=true"],
-    "star_prm": [str(RECIPES / "star_prm_arithmetic.yaml"), "method.label_traces=192", "method.prm_steps=120"],
+    "star_prm": [str(RECIPES / "star_prm_arithmetic.yaml"), "method.label_traces=192", "method.prm_steps=80"],
     "weak_proxy": [str(RECIPES / "star_arithmetic.yaml"), "method.type=best_of_n", "~method.rationalize",
                    "~method.require_valid_steps", "method.samples_per_problem=4", "method.problems_per_iteration=300",
                    f"method.scorer={Path(__file__).resolve()}:length_reward", "method.min_reward=0",
@@ -127,17 +127,34 @@ def table(data: dict) -> None:
                   + ", ".join(f"{g}: {pct(m.get(f'eval/acc/{g}'))}" for g in groups))
 
 
+def collect(out: Path, names: list[str]) -> None:
+    """Results from the run directories of an interrupted benchmark (no wall times, no peak of its own)."""
+    def read(d: Path) -> list[dict]:
+        return [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()]
+
+    arms = {a: {"wall_s": None, "metrics": read(out / a)} for a in names if (out / a / "metrics.jsonl").is_file()}
+    data = {"meta": {"command": " ".join(sys.argv), "collected_from": str(out), "common_overrides": COMMON},
+            "matmul_peak_gflops": float(os.environ.get("PEAK", "nan")), "eval_per_group": 50, "arms": arms,
+            "rerank": {s: {"metrics": read(out / f"star_prm_bon_{s}")[0]} for s in ("prm", "verifier")
+                       if (out / f"star_prm_bon_{s}" / "metrics.jsonl").is_file()}}
+    OUT.write_text(json.dumps(data, indent=1) + "\n")
+    table(data)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--arms", nargs="*", default=list(ARMS), choices=list(ARMS))
     ap.add_argument("--out", type=Path, default=None, help="where the runs go (default: a temp dir)")
     ap.add_argument("--cache", type=Path, default=None, help="model cache (default: ~/.cache/selftaught's)")
     ap.add_argument("--show", action="store_true", help="print the table of the saved results")
+    ap.add_argument("--collect", type=Path, default=None, help="rebuild the results from the runs under this --out")
     args = ap.parse_args()
     if args.show:
         return table(json.loads(OUT.read_text()))
+    if args.collect:
+        return collect(args.collect, args.arms)
     peak = matmul_peak()
-    print(f"fp32 matmul peak: {peak:.0f} GFLOP/s (2048^2, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')})",
+    print(f"fp32 matmul peak: {peak:.0f} GFLOP/s (4096^2, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')})",
           flush=True)
     out = args.out or Path(tempfile.mkdtemp(prefix="bench-prm-"))
     cache = args.cache or Path(os.environ.get("SELFTAUGHT_CACHE", Path.home() / ".cache" / "selftaught"))

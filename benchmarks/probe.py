@@ -17,6 +17,8 @@ import json
 import sys
 from pathlib import Path
 
+from _peak import matmul_peak  # benchmarks/_peak.py: scripts run from this folder
+
 RESULTS = Path(__file__).parent / "results" / "probe.json"
 MODELS = ["builtin:smollm2-135m-instruct", "builtin:gemma3-270m"]
 SIMPLE = ["allow_negation=false", "allow_parentheses=false"]
@@ -37,15 +39,19 @@ BASE_MODELS = {"builtin:gemma3-270m"}  # no chat template: these are not instruc
 
 
 def run(models: list[str], labels: list[str], n: int, max_new_tokens: int) -> None:
+    import torch
+
     from selftaught.probe import probe
 
+    peak = round(matmul_peak(), 1)  # before the probes; saved with each entry (entries merge across runs)
+    print(f"fp32 matmul peak {peak:.1f} GFLOP/s (4096² products, {torch.get_num_threads()} threads)", flush=True)
     saved = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     for model in models:
         for label in labels:
             task, overrides = TASKS[label]
             extra = ["backend.chat_template=false"] if model in BASE_MODELS else []
             r = probe(model, task, n=n, overrides=[*overrides, *extra], max_new_tokens=max_new_tokens)
-            r["label"] = label
+            r["label"], r["matmul_peak_gflops"] = label, peak
             saved[f"{model} | {label}"] = r
             RESULTS.parent.mkdir(parents=True, exist_ok=True)
             RESULTS.write_text(json.dumps(saved, indent=1))  # after every pair: a cut-short run keeps what it measured
@@ -55,11 +61,13 @@ def run(models: list[str], labels: list[str], n: int, max_new_tokens: int) -> No
 
 def table() -> str:
     saved = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
-    lines = ["| model | task | n | acc | 95% CI | answered | zone | s/item |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | task | n | acc | 95% CI | answered | zone | s/item | fp32 matmul peak GFLOP/s |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in saved.values():
         zone = r["zone"] + ("" if r["zone_certain"] else "?")
         lines.append(f"| {r['model'].removeprefix('builtin:')} | {r['label']} | {r['n']} | {r['acc']:.2f} | "
-                     f"[{r['ci_low']:.2f}, {r['ci_high']:.2f}] | {r['answered_frac']:.2f} | {zone} | {r['s_per_item']} |")
+                     f"[{r['ci_low']:.2f}, {r['ci_high']:.2f}] | {r['answered_frac']:.2f} | {zone} | {r['s_per_item']} | "
+                     f"{r.get('matmul_peak_gflops', 'n/a')} |")
     return "\n".join(lines)
 
 

@@ -32,23 +32,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from _peak import matmul_peak  # benchmarks/_peak.py: scripts run from this folder
+
 OUT = Path(__file__).parent / "results" / "rollout.json"
 N, TEMP = 16, 0.7
 VLLM_PY = os.environ.get("VLLM_PYTHON", "/tmp/vllm-env/bin/python")
 SMOL_QUESTIONS = ["What is 12 + 7?", "Name a primary colour.", "What is the capital of France?",
                   "Give one word that rhymes with cat."]
-
-
-def matmul_peak(size: int = 2048, reps: int = 10) -> float:
-    """fp32 GFLOP/s of a large matmul (the compute roof of this box, measured now)."""
-    import torch
-
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    return 2 * size**3 * reps / (time.perf_counter() - t0) / 1e9
 
 
 def setup(name: str):

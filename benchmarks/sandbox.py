@@ -15,6 +15,8 @@ from pathlib import Path
 from selftaught.sandbox import Sandbox, isolation
 from selftaught.tasks.code import Code, Config
 
+from _peak import matmul_peak  # benchmarks/_peak.py: scripts run from this folder
+
 
 def jobs() -> tuple[list[dict], list[bool]]:
     task = Code(Config(source="humaneval"))
@@ -39,14 +41,18 @@ def measure(level: str, workers: int, js: list[dict], expected: list[bool], repe
 
 
 def main() -> None:
+    import torch
+
+    peak, threads = round(matmul_peak(), 1), torch.get_num_threads()  # before the measurements
     js, expected = jobs()
     rows = [measure(level, w, js, expected) for level in ("bwrap", "none") if isolation.works(level) for w in (1, 2)]
+    print(f"fp32 matmul peak {peak:.1f} GFLOP/s (4096² products, {threads} threads)")
     print(f"{'level':<8}{'workers':>8}{'execs':>7}{'seconds':>9}{'exec/s':>8}{'ms/exec':>9}")
     for r in rows:
         print(f"{r['level']:<8}{r['workers']:>8}{r['executions']:>7}{r['seconds']:>9.2f}{r['exec_per_s']:>8.1f}{r['ms_per_exec']:>9.1f}")
     out = Path(__file__).parent / "results" / "sandbox.json"
     out.write_text(json.dumps({"machine": f"{platform.machine()} {platform.processor() or ''} cpus={__import__('os').cpu_count()}",
-                               "python": platform.python_version(), "rows": rows}, indent=2) + "\n")
+                               "python": platform.python_version(), "matmul_peak_gflops": peak, "rows": rows}, indent=2) + "\n")
     print(f"wrote {out}")
 
 

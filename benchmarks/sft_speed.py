@@ -37,18 +37,10 @@ from selftaught.models.loading import resolve
 from selftaught.tasks.arithmetic import Arithmetic, Config as TaskConfig, scratchpad
 from selftaught.trainers.sft import SFT, Config, Lora
 
+from _peak import matmul_peak  # benchmarks/_peak.py: scripts run from this folder
+
 RESULTS = Path(__file__).parent / "results" / "sft_speed.json"
 PROBLEMS, NATURAL_FRAC = 2000, 0.3  # recipes/star_arithmetic.yaml; MixConfig.natural_fraction
-
-
-def matmul_peak(n: int = 4096, reps: int = 3) -> float:
-    """fp32 GFLOP/s of n x n products at the current torch thread count."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9
 
 
 def demo_rows(task, seed: int = 0) -> list[dict]:

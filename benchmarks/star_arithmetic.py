@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 import _cli  # benchmarks/_cli.py: scripts run from this folder
+from _peak import matmul_peak  # benchmarks/_peak.py: scripts run from this folder
 
 ARMS = {
     "star": [],
@@ -59,6 +60,9 @@ def main() -> None:
     args, extra = ap.parse_known_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="bench-star-"))
     cache = args.cache or Path(tempfile.mkdtemp(prefix="bench-cache-"))
+    import torch
+
+    peak, threads = round(matmul_peak(), 1), torch.get_num_threads()  # before the arms
     results = {arm: run_arm(arm, ARMS[arm] + extra, out, cache) for arm in args.arms}
 
     con = Console(width=200)
@@ -73,6 +77,7 @@ def main() -> None:
                       str(m.get("select/kept", "")), str(m.get("select/kept_rationalized", "")),
                       f"{m['select/kept_wrong_working_frac']:.0%}" if "select/kept_wrong_working_frac" in m else "",
                       f"{sum(v for k, v in m.items() if k.startswith('time/')):.0f}")
+    con.print(f"fp32 matmul peak {peak:.1f} GFLOP/s (4096² products, {threads} threads)")
     con.print(t)
     for arm, r in results.items():
         r["bar"] = bar(r)
@@ -80,7 +85,8 @@ def main() -> None:
                   f"{r['bar']['passing_lengths']} -> {'MEETS' if r['bar']['meets_bar'] else 'BELOW'} the bar")
     dest = Path(__file__).parent / "results" / "star_arithmetic.json"
     dest.parent.mkdir(exist_ok=True)
-    meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "python": platform.python_version(),
+    meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "matmul_peak_gflops": peak,
+            "python": platform.python_version(),
             "command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M")}
     dest.write_text(json.dumps({"meta": meta, "arms": results}, indent=1) + "\n")
     con.print(f"wrote {dest}")

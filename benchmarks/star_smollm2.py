@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _peak import matmul_peak  # benchmarks/_peak.py: scripts run from this folder
+
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = ROOT / "recipes" / "star_smollm2_reasoning_gym.yaml"
 RESULTS = Path(__file__).parent / "results" / "star_smollm2.json"
@@ -29,8 +31,11 @@ STAGES = ("generate", "verify", "select", "train", "evaluate")
 
 
 def main(extra: list[str], results: Path = RESULTS) -> None:
+    import torch
+
     from selftaught import config, loop
 
+    peak, threads = round(matmul_peak(), 1), torch.get_num_threads()  # before the run
     out = Path(tempfile.mkdtemp(prefix="star-smollm2-"))
     cfg = config.load(RECIPE, [*OVERRIDES, *extra, f"out_dir={out}", "name=bench"])
     t0 = time.perf_counter()
@@ -44,10 +49,11 @@ def main(extra: list[str], results: Path = RESULTS) -> None:
                      "sample_correct_frac": m.get("verify/correct_frac"), "train_loss": m.get("train/loss"),
                      **{f"{s}_s": m.get(f"time/{s}_s") for s in STAGES}})
     result = {"recipe": str(RECIPE.relative_to(ROOT)), "overrides": [*OVERRIDES, *extra], "total_s": round(total, 1),
-              "iterations": rows}
+              "matmul_peak_gflops": peak, "iterations": rows}
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"STaR, SmolLM2-135M-Instruct x basic_arithmetic; {total / 60:.1f} min total")
+    print(f"STaR, SmolLM2-135M-Instruct x basic_arithmetic; {total / 60:.1f} min total; "
+          f"fp32 matmul peak {peak:.1f} GFLOP/s (4096² products, {threads} threads)")
     print("| iter | held-out acc | 95% CI | kept (rationalized) | sample acc | " + " | ".join(f"{s} s" for s in STAGES) + " |")
     print("|---|---|---|---|---|" + "---|" * len(STAGES))
     for r in rows:

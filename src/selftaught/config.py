@@ -50,7 +50,9 @@ class GateConfig(Section):
         "info", description="severity of a diversity fall while held-out accuracy rose over the same iterations "
         "(info: recorded, never stops a run -- a model growing sure of right answers is not collapsing)")
     repetition_metrics: list[str] = Field(["collapse/gen/repetition", "collapse/eval/repetition"], description="metrics the repetition rule watches")
-    repetition_max: float = Field(0.3, description="repetition rate (mean pairwise 3-gram Jaccard) above this fires a high warning")
+    repetition_max: float = Field(0.3, description="repetition rate (mean pairwise 3-gram Jaccard) above this fires a high warning, if it also rose by repetition_rise")
+    repetition_rise: float = Field(0.1, ge=0.0, description="the repetition rule also needs a rise of more than this on the first value the run measured (the starting model's): short answers repeat by nature")
+    max_drop_from_start: float | None = Field(0.1, ge=0.0, description="held-out accuracy more than this below iteration 0's fires a critical warning (None: off)")
     ngram_unit: Literal["auto", "chars", "words"] = Field("auto", description="n-gram tokens: auto = chars for character-level tasks, else whitespace words")
     max_texts: int = Field(256, ge=2, description="pairwise metrics (self-BLEU, repetition, embeddings) use at most this many texts")
     natural_ppl_examples: int = Field(128, ge=0, description="natural examples for collapse/natural_ppl, held out of the mix (0 = off)")

@@ -108,7 +108,7 @@ def walk(graded: Graded, start: int, sample: Callable[[list[Problem]], list[dict
     for level in graded.levels()[start:]:
         problems = draw(graded.problems_at(level), max(probe, full), f"{seed}/{level}")
         got = sample(problems[:probe])
-        if agreement(got) < advance_at:
+        if agreement(got) < advance_at and full > probe:
             got += sample(problems[probe:full])
         for r in got:
             r["level"] = level

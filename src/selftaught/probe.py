@@ -39,6 +39,20 @@ def _sections(task: str, overrides: list[str]) -> tuple[dict, dict, dict]:
     return tree["task"], tree["backend"], tree["hardware"]
 
 
+def _valid(cls, section: dict, name: str):
+    """A config section, or a ConfigError naming each bad field (not pydantic's raw dump)."""
+    from pydantic import ValidationError
+
+    from selftaught.config import ConfigError
+
+    try:
+        return cls.model_validate(section)
+    except ValidationError as e:
+        lines = [f"  `{'.'.join([name, *map(str, err['loc'])])}`: {err['msg'].removeprefix('Value error, ')}"
+                 for err in e.errors()]
+        raise ConfigError("invalid probe settings:\n" + "\n".join(lines)) from None
+
+
 def zone(acc: float, lo: float, hi: float) -> tuple[str, bool]:
     """('below' | 'inside' | 'above', whether the whole interval agrees)."""
     where = "below" if acc < ZONE[0] else "above" if acc > ZONE[1] else "inside"
@@ -55,9 +69,9 @@ def probe(model: str, task: str, n: int = 200, overrides: list[str] = (), max_ne
     from selftaught.models.loading import hub_revision, resolve
 
     task_sec, backend_sec, hw_sec = _sections(task, list(overrides))
-    hw = hardware.use(HardwareConfig.model_validate(hw_sec))
-    task_obj = registry.load("task", task).build(registry.load("task", task).Config.model_validate(task_sec))
-    backend = registry.load("backend", "hf").build(registry.load("backend", "hf").Config.model_validate(backend_sec))
+    hw = hardware.use(_valid(HardwareConfig, hw_sec, "hardware"))
+    task_obj = registry.load("task", task).build(_valid(registry.load("task", task).Config, task_sec, "task"))
+    backend = registry.load("backend", "hf").build(_valid(registry.load("backend", "hf").Config, backend_sec, "backend"))
     problems = task_obj.eval_set()[:n]
     if not problems:
         raise ValueError(f"task {task}: empty held-out set")

@@ -64,9 +64,15 @@ class RunClock:
         return f"iteration {self.k} of {self.total} · {_hms(self.clock() - self.t0)} elapsed · {eta}"
 
 
+    def short(self) -> str:
+        """The bar column's form, short enough not to wrap an 80-column terminal."""
+        left = self.left()
+        return f"run {self.k}/{self.total} · {_hms(self.clock() - self.t0)}" + (f" · ~{_hms(left)} left" if left is not None else "")
+
+
 class _RunColumn(ProgressColumn):
     def render(self, task) -> Text:
-        return Text(f"[{_run.text()}]" if _run is not None else "", style="dim")
+        return Text(f"[{_run.short()}]" if _run is not None else "", style="dim")
 
 
 @contextmanager

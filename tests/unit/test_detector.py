@@ -61,7 +61,7 @@ def test_rising_self_bleu_counts_as_falling_diversity():
 
 
 def test_accuracy_falling_is_critical_and_needs_the_latest_iteration():
-    w = detector.check(GateConfig(), hist(**{"eval/acc": [0.9, 0.8, 0.7, 0.6]}))
+    w = detector.check(GateConfig(max_drop_from_start=None), hist(**{"eval/acc": [0.9, 0.8, 0.7, 0.6]}))
     assert [(x.rule, x.severity, x.values) for x in w] == [("accuracy_falling", "critical", [0.9, 0.8, 0.7, 0.6])]
     # the fall ended one iteration ago, and the latest has no accuracy: nothing fires now
     assert detector.check(GateConfig(), hist(**{"eval/acc": [0.9, 0.8, 0.7, 0.6, None], D3: [1, 1, 1, 1, 1]})) == []
@@ -70,9 +70,9 @@ def test_accuracy_falling_is_critical_and_needs_the_latest_iteration():
 def test_repetition_above_threshold_is_high():
     rep = "collapse/gen/repetition"
     w = detector.check(GateConfig(), hist(**{rep: [0.1, 0.31]}))
-    assert [(x.rule, x.metric, x.severity, x.values) for x in w] == [("repetition", rep, "high", [0.31])]
+    assert [(x.rule, x.metric, x.severity, x.values) for x in w] == [("repetition", rep, "high", [0.1, 0.31])]  # start, now
     assert detector.check(GateConfig(), hist(**{rep: [0.5, 0.3]})) == []  # only the latest counts; 0.3 is not above
-    assert detector.check(GateConfig(repetition_max=0.2), hist(**{rep: [0.25]}))[0].rule == "repetition"
+    assert detector.check(GateConfig(repetition_max=0.2), hist(**{rep: [0.1, 0.25]}))[0].rule == "repetition"
 
 
 def test_policies():

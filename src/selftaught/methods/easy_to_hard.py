@@ -122,7 +122,7 @@ class EasyToHard:
         graded = it.task.graded(pool)
         levels = graded.levels()
         return curriculum.walk(graded, start_index(it, levels, self.cfg),
-                               lambda ps: blind_answers(it, F.sample(it, ps, self.cfg)) if ps else [],
+                               lambda ps: blind_answers(it, F.sample(it, ps, self.cfg)),
                                probe=self.cfg.probe_problems, full=self.cfg.problems_per_iteration or 10**9,
                                advance_at=self.cfg.advance_at, seed=it.seed("draw"))
 

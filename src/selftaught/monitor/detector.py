@@ -7,7 +7,18 @@ Default rules are the seeds' (all thresholds in ``GateConfig``, config.py):
 |---|---|---|
 | diversity_falling | a diversity metric fell ``falling_for`` (3) iterations in a row | high (info if held-out accuracy rose over those iterations) |
 | accuracy_falling | held-out accuracy fell ``falling_for`` iterations in a row | critical |
-| repetition | the repetition rate (pairwise 3-gram Jaccard) exceeds ``repetition_max`` (0.3) | high |
+| repetition | the repetition rate (pairwise 3-gram Jaccard) exceeds ``repetition_max`` (0.3) *and* rose more than ``repetition_rise`` (0.1) above the starting model's | high |
+| below_start | held-out accuracy is more than ``max_drop_from_start`` (0.1) below iteration 0's | critical |
+| overoptimization | a learned scorer selects, and its held-out proxy score rose while gold accuracy fell ``falling_for`` iterations in a row (``overopt.py``) | high |
+
+Rules are relative to the starting model where an absolute threshold misfires:
+an untrained model's short answers ("The answer is 1.") repeat each other's
+3-grams, so ``repetition`` compares with the first value the run measured (the
+starting model's: iteration 0 for ``eval/`` metrics, iteration 1 for ``gen/``
+ones, whose samples come from the starting model) and fires only on a rise. And
+no rule stops a run before its first training: iteration 0 only measures the
+starting model, so its warnings are recorded, never acted on (a stop held
+back is recorded as ``gate/held_back``).
 
 Policies: ``warn`` records and prints warnings and goes on; ``stop`` ends the run
 at a warning of at least ``stop_severity``; ``rollback`` stops the same way and
@@ -76,14 +87,38 @@ def check(cfg, history: list[dict]) -> list[Alarm]:
     if tail:
         out.append(_warn("accuracy_falling", cfg.accuracy_metric, "critical", tail,
                          f"{cfg.accuracy_metric} fell {cfg.falling_for} iterations in a row"))
-    for metric in cfg.repetition_metrics:
-        s = _series(history[-1:], metric)
-        if s and s[-1][1] > cfg.repetition_max:
-            out.append(_warn("repetition", metric, "high", s, f"{metric} above {cfg.repetition_max}"))
+    out += _relative_to_start(cfg, history)
     from selftaught.monitor import overopt  # proxy up, gold down: reward over-optimization (its own module)
 
     out += overopt.check(cfg, history)
     return out
+
+
+def _relative_to_start(cfg, history: list[dict]) -> list[Alarm]:
+    """Repetition above its ceiling *and* risen since the starting model; held-out
+    accuracy fallen too far below the starting model's."""
+    out = []
+    for metric in cfg.repetition_metrics:
+        s = _series(history, metric)
+        if len(s) < 2 or s[-1][0] != history[-1].get("iteration"):
+            continue  # the first value is the starting model's own: the baseline, never an alarm
+        (k0, start), (k, now) = s[0], s[-1]
+        if now > cfg.repetition_max and now - start > cfg.repetition_rise:
+            out.append(_warn("repetition", metric, "high", [(k0, start), (k, now)],
+                             f"{metric} above {cfg.repetition_max} and up more than {cfg.repetition_rise} "
+                             "on the starting model's"))
+    s = _series(history, cfg.accuracy_metric)
+    if cfg.max_drop_from_start is not None and len(s) >= 2 and s[-1][0] == history[-1].get("iteration"):
+        (k0, start), (k, now) = s[0], s[-1]
+        if start - now > cfg.max_drop_from_start:
+            out.append(_warn("below_start", cfg.accuracy_metric, "critical", [(k0, start), (k, now)],
+                             f"{cfg.accuracy_metric} more than {cfg.max_drop_from_start} below the starting model's"))
+    return out
+
+
+def trained(history: list[dict]) -> bool:
+    """Has any iteration of ``history`` trained a model (iteration 0 never does)?"""
+    return any(m.get("iteration", 0) >= 1 and not m.get("train/skipped") for m in history)
 
 
 def _warn(rule: str, metric: str, severity: str, tail: list[tuple[int, float]], what: str) -> Alarm:
@@ -122,8 +157,11 @@ def decide(cfg, history: list[dict]) -> dict:
         if serious:
             stop = f"{cfg.policy}: {serious[0].message}"
     stop = stop or early_stop(history, cfg.accuracy_metric, cfg.patience, cfg.min_delta)
+    held = {}
+    if stop and not trained(history):  # nothing trained yet: nothing to stop or roll back from
+        held, stop = {"gate/held_back": f"{stop} (no stop before the first training)"}, ""
     return {"collapse/warnings": [asdict(w) for w in warnings], "gate/stop": stop,
-            "gate/best_iteration": best_iteration(history, cfg.accuracy_metric)}
+            "gate/best_iteration": best_iteration(history, cfg.accuracy_metric), **held}
 
 
 def write_result(root: str | Path, cfg, history: list[dict], reason: str) -> dict:

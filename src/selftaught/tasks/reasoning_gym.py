@@ -21,6 +21,8 @@ level / difficulty / num_digits / num_terms that the items carry).
 
 from __future__ import annotations
 
+import difflib
+
 from typing import Any
 
 from pydantic import Field, field_validator
@@ -51,8 +53,11 @@ class Config(Component):
 
         name = v.split(":", 1)[1] if ":" in v else ""
         if name not in DATASETS:
-            hint = "name one, e.g. reasoning_gym:basic_arithmetic" if not name else f"unknown dataset {name!r}"
-            raise ValueError(f"{hint}; datasets: {', '.join(sorted(DATASETS))}")
+            if not name:
+                raise ValueError(f"name one, e.g. reasoning_gym:basic_arithmetic; datasets: {', '.join(sorted(DATASETS))}")
+            close = difflib.get_close_matches(name, DATASETS, n=3)
+            did = f"; did you mean {' or '.join(f'reasoning_gym:{c}' for c in close)}?" if close else ""
+            raise ValueError(f"unknown dataset {name!r}{did} (`selftaught ls` lists all {len(DATASETS)})")
         return v
 
 

@@ -24,6 +24,19 @@ class Trainer(Protocol):
         prompt/chosen/rejected and ``ref_model`` (dpo), prompts and ``reward_fn`` (grpo)."""
 
 
+def scratch_dir(kind: str):
+    """The Trainer's own output folder (we save checkpoints ourselves): a temp dir removed
+    when the stage ends, and also when the process exits early (Ctrl-C, an exception)."""
+    import atexit
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    work = Path(tempfile.mkdtemp(prefix=f"selftaught-{kind}-"))
+    atexit.register(shutil.rmtree, work, True)
+    return work
+
+
 def save_checkpoint(model, tokenizer, out_dir: str) -> None:
     """Write to ``<out_dir>.tmp`` and rename: a half-written checkpoint never looks finished."""
     import shutil

@@ -17,14 +17,12 @@ checkpoint is always an ordinary HF model directory.
 from __future__ import annotations
 
 import shutil
-import tempfile
 import time
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 
-from selftaught.trainers import TrainerConfig, save_checkpoint
+from selftaught.trainers import TrainerConfig, save_checkpoint, scratch_dir
 from selftaught.trainers.sft import Lora
 
 
@@ -135,7 +133,7 @@ class DPO:
         c, steps = self.cfg, steps or self.cfg.steps
         model, tok = load_pretrained(init_model, for_training=True)
         data = Dataset.from_list(pair_rows(tok, rows, c.chat_template))
-        work = Path(tempfile.mkdtemp(prefix="selftaught-dpo-"))
+        work = scratch_dir("dpo")
         args = DPOConfig(
             output_dir=str(work), max_steps=steps, per_device_train_batch_size=c.batch_size, learning_rate=c.lr,
             lr_scheduler_type=c.lr_scheduler, warmup_steps=c.warmup_ratio, beta=c.beta, loss_type=[c.loss_type],

@@ -17,13 +17,12 @@ with positions the model never saw.
 from __future__ import annotations
 
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
 from pydantic import Field
 
-from selftaught.trainers import TrainerConfig
+from selftaught.trainers import TrainerConfig, scratch_dir
 
 
 class Config(TrainerConfig):
@@ -64,7 +63,7 @@ class GRPO:
         c, steps = self.cfg, steps or self.cfg.steps
         model, tok = load_pretrained(init_model, for_training=True)
         data = Dataset.from_list([{k: v for k, v in r.items() if k != "completion"} for r in rows])
-        work = Path(tempfile.mkdtemp(prefix="selftaught-grpo-"))
+        work = scratch_dir("grpo")
         args = GRPOConfig(
             output_dir=str(work), max_steps=steps, per_device_train_batch_size=c.batch_size,
             num_generations=c.num_generations, max_completion_length=c.max_completion_length,

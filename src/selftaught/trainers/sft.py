@@ -18,13 +18,11 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import tempfile
 import time
-from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from selftaught.trainers import TrainerConfig, save_checkpoint
+from selftaught.trainers import TrainerConfig, save_checkpoint, scratch_dir
 from selftaught.trainers._launch import LAUNCHED, Launch
 
 
@@ -131,7 +129,7 @@ class SFT:
         from selftaught.models.chat import sft_rows
 
         data = Dataset.from_list(sft_rows(tok, rows, self.cfg.chat_template))
-        work = Path(tempfile.mkdtemp(prefix="selftaught-sft-"))
+        work = scratch_dir("sft")
         args = SFTConfig(
             output_dir=str(work), max_steps=steps,
             per_device_train_batch_size=max(1, self.cfg.batch_size // int(os.environ.get("WORLD_SIZE", "1"))),

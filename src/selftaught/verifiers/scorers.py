@@ -32,7 +32,7 @@ BUILTIN: tuple[str, ...] = ("verifier", "reward_model", "combined", "prm")
 class ScorerFields(BaseModel):
     """Mixed into a method's ``Config`` that thresholds on a reward."""
 
-    scorer: str = Field("verifier", description="reward to threshold on: verifier, reward_model, combined, or your "
+    scorer: str = Field("verifier", description="reward to threshold on: verifier, reward_model, combined, prm, or your "
                         "function as `module:function` / `./file.py:function` ((problem, completion) -> bool|float|Score, "
                         "or TRL-style (prompts, completions, **kw) -> list[float])")
     reward_model: str | None = Field(None, description="HF sequence-classification model dir (scorer reward_model/combined)")

@@ -1,0 +1,131 @@
+"""Label-free easy-to-hard self-improvement with a difficulty curriculum (issue 17,
+item 1): ``methods/easy_to_hard.py`` on the tiny model, which has labels only for
+1-3 digit sums, walking up to 20 digits (``curriculum.py``).
+
+    python benchmarks/curriculum.py                      # arms vote, none, gold; seeds 0 1
+    python benchmarks/curriculum.py --arms vote --seeds 0 iterations=4
+
+Arms (the same recipe, recipes/easy_to_hard_arithmetic.yaml, ``method.label=``):
+- ``vote``: TTRL's majority vote (share >= 0.6) + the paper's length filter;
+- ``none``: every sample trained, no filter;
+- ``gold``: the samples the verifier calls correct (oracle, not label-free).
+Every arm follows the same label-free schedule (vote agreement); pseudo-label
+accuracy against gold is reported every round in every arm.
+
+Prints, per arm and seed, round by round: held-out accuracy by length with 95%
+Wilson intervals, the current level and its agreement, pseudo-label accuracy on
+it, and the share of kept rows that are right; then the longest length L such
+that every length up to L is >= 90% (the issue's goal: L >= 16), the detector's
+alarms (benchmarks/collapse.py's scoring) and the fp32 matmul peak. Writes
+benchmarks/results/curriculum.json (``--out`` keeps the runs; extra key=value
+overrides go to every run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _peak import matmul_peak  # benchmarks/_peak.py: scripts run from this folder
+from collapse import alarm_outcome
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = ROOT / "recipes" / "easy_to_hard_arithmetic.yaml"
+SIZE = ["iterations=7", "warm_start_steps=400", "task.eval_per_group=20", "trainer.steps=100", "gate.policy=warn"]
+SHOW = [4, 5, 6, 8, 10, 12, 16, 20]  # lengths in the printed table (all are in the JSON)
+GOAL = 0.9
+
+
+def reach(m: dict, bar: float = GOAL) -> int:
+    """The longest L with held-out accuracy >= bar at every length 1..L (0: none)."""
+    L = 0
+    while isinstance(m.get(f"eval/acc/{L + 1}"), (int, float)) and m[f"eval/acc/{L + 1}"] >= bar:
+        L += 1
+    return L
+
+
+def run_arm(arm: str, seed: int, overrides: list[str], out: Path) -> dict:
+    from selftaught import config, loop
+
+    args = [*SIZE, f"method.label={arm}", f"seed={seed}", *overrides]
+    cfg = config.load(RECIPE, [*args, f"name={arm}-s{seed}", f"out_dir={out}"])
+    t0 = time.perf_counter()
+    store = loop.run(cfg)
+    metrics = store.metrics()
+    n = {}
+    for r in store.rows(0, "eval"):  # held-out problems per length (the same set every round)
+        n[str(r["group"])] = n.get(str(r["group"]), 0) + (r["phase"] == "eval")
+    return {"arm": arm, "seed": seed, "wall_s": round(time.perf_counter() - t0, 1), "overrides": args, "eval_n": n,
+            "reach_90": [reach(m) for m in metrics], "alarms": alarm_outcome(metrics), "metrics": metrics}
+
+
+def _ci(m: dict, g: int, n: dict) -> str:
+    from selftaught.evaluate import wilson
+
+    acc = m.get(f"eval/acc/{g}")
+    if not isinstance(acc, (int, float)):
+        return ""
+    lo, hi = wilson(acc, n.get(str(g), 0))
+    return f"{acc:.0%} [{lo:.0%},{hi:.0%}]"
+
+
+def table(runs: list[dict], peak: float):
+    from rich.table import Table
+
+    t = Table(title=f"easy_to_hard on arithmetic, tiny model, labels for 1-3 digits only; held-out acc by length "
+                    f"[95% Wilson]; fp32 matmul peak {peak:.0f} GFLOP/s")
+    for col in ["arm", "seed", "it", "acc", *map(str, SHOW), "reach90", "level", "agree", "label acc", "kept ok", "kept"]:
+        t.add_column(col, justify="right")
+    for r in runs:
+        for m in r["metrics"]:
+            cur = m.get("curriculum/current")
+            t.add_row(r["arm"], str(r["seed"]), str(m["iteration"]), f"{m['eval/acc']:.0%}", *[_ci(m, g, r["eval_n"]) for g in SHOW],
+                      str(reach(m)), str(cur or ""), _f(m.get(f"curriculum/agreement/{cur}"), "{:.2f}"),
+                      _f(m.get(f"label/acc/{cur}"), "{:.0%}"), _f(m.get("select/kept_correct_frac"), "{:.0%}"),
+                      _f(m.get("select/kept"), "{:.0f}"))
+    return t
+
+
+def _f(v, fmt: str) -> str:
+    return fmt.format(v) if isinstance(v, (int, float)) else ""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--arms", nargs="*", default=["vote", "none", "gold"], choices=["vote", "none", "gold"])
+    ap.add_argument("--seeds", nargs="*", type=int, default=[0, 1])
+    ap.add_argument("--out", type=Path, default=None, help="where the runs go (default: a temp dir)")
+    ap.add_argument("--dest", type=Path, default=ROOT / "benchmarks" / "results" / "curriculum.json")
+    args, extra = ap.parse_known_args()
+    out = args.out or Path(tempfile.mkdtemp(prefix="bench-curriculum-"))
+    os.environ.setdefault("SELFTAUGHT_CACHE", str(out / "cache"))  # one tiny model per seed, shared by the arms
+    peak = matmul_peak()
+    print(f"fp32 matmul peak: {peak:.0f} GFLOP/s", flush=True)
+    t0 = time.perf_counter()
+    runs = [run_arm(arm, seed, extra, out) for seed in args.seeds for arm in args.arms]
+
+    from rich.console import Console
+
+    con = Console(width=260)
+    con.print(table(runs, peak))
+    for r in runs:
+        a = r["alarms"]
+        con.print(f"{r['arm']} seed {r['seed']}: {r['wall_s']:.0f} s; reach@90% by round {r['reach_90']}; "
+                  f"held-out {a['start']:.0%} -> {a['end']:.0%}; collapsed: {a['collapsed']}; "
+                  f"alarms (high+) at iterations {a['alarm_iterations']}", highlight=False)
+    args.dest.parent.mkdir(parents=True, exist_ok=True)
+    args.dest.write_text(json.dumps({"machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                                                 "python": sys.version.split()[0]},
+                                     "matmul_peak_gflops": round(peak, 1), "command": " ".join(sys.argv),
+                                     "total_wall_s": round(time.perf_counter() - t0, 1), "runs": runs}, indent=1))
+    con.print(f"wrote {args.dest}")
+
+
+if __name__ == "__main__":
+    main()

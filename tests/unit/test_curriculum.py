@@ -1,0 +1,142 @@
+"""The difficulty schedule (curriculum.py) and the label-free easy-to-hard method's
+selection (methods/easy_to_hard.py) on hand-made records."""
+
+from types import SimpleNamespace
+
+import pytest
+
+from selftaught import curriculum
+from selftaught.methods import easy_to_hard as E
+from selftaught.records import Problem
+from selftaught.tasks import arithmetic
+
+TASK = arithmetic.build(arithmetic.Config())
+
+
+def problems(level: str, n: int) -> list[Problem]:
+    return [Problem(id=f"{level}/{i}", question=f"q{level}/{i}", answer="", group=level) for i in range(n)]
+
+
+def test_by_group_orders_levels_numerically_and_keeps_every_problem():
+    pool = problems("10", 2) + problems("2", 3) + problems("9", 1)
+    g = curriculum.ByGroup(pool)
+    assert g.levels() == ["2", "9", "10"]
+    assert [p.id for p in g.problems_at("2")] == ["2/0", "2/1", "2/2"] and g.problems_at("7") == []
+    assert g.answer_lengths("2") is None
+    assert TASK.graded(pool).answer_lengths("9") == (9, 10)  # a 9-digit sum has 9 or 10 digits
+
+
+def voted(level: str, answers_per_problem: list[list[str]]) -> list[dict]:
+    return [{"problem_id": f"{level}/{i}", "level": level, "vote_answer": a}
+            for i, answers in enumerate(answers_per_problem) for a in answers]
+
+
+def test_agreement_is_the_mean_majority_share():
+    rows = voted("4", [["1", "1", "1", "1"], ["1", "2", "2", None]])
+    assert curriculum.agreement(rows) == pytest.approx((1.0 + 0.5) / 2)
+    assert curriculum.agreement([]) == 0.0
+
+
+def fake_sampler(agree: dict[str, float], calls: list):
+    """Votes whose majority share per level is ``agree[level]`` (4 votes a problem)."""
+    def sample(ps):
+        calls.append((ps[0].group, len(ps)))
+        same = round(agree[ps[0].group] * 4)
+        return [{"problem_id": p.id, "vote_answer": "7" if i < same else str(i)} for p in ps for i in range(4)]
+    return sample
+
+
+def test_walk_climbs_mastered_levels_and_samples_the_current_one_in_full():
+    pool = [p for lv in ["1", "2", "3", "4", "5"] for p in problems(lv, 10)]
+    calls: list = []
+    rows = curriculum.walk(curriculum.ByGroup(pool), 1, fake_sampler({"2": 1.0, "3": 1.0, "4": 0.5, "5": 1.0}, calls),
+                           probe=2, full=6, advance_at=0.9, seed=0)
+    assert calls == [("2", 2), ("3", 2), ("4", 2), ("4", 4)]  # level 5 never enters: 4 is below 0.9
+    assert {r["level"] for r in rows} == {"2", "3", "4"} and sum(r["level"] == "4" for r in rows) == 6 * 4
+    # the outcome is recomputed from the rows alone (what a resumed run reads back)
+    front = curriculum.frontier(rows, ["1", "2", "3", "4", "5"], 0.9)
+    assert front.current == "4" and front.mastered == ["2", "3"] and front.agreement["4"] == 0.5
+    assert curriculum.frontier(rows, ["1", "2", "3", "4", "5"], 0.4).current is None  # every walked level passed
+
+
+def test_walk_draws_are_seeded_and_differ_by_level():
+    pool = [p for lv in ["1", "2"] for p in problems(lv, 50)]
+    ids = lambda seed: [r["problem_id"] for r in curriculum.walk(
+        curriculum.ByGroup(pool), 0, fake_sampler({"1": 1.0, "2": 0.25}, []), probe=3, full=3, advance_at=0.9, seed=seed)]
+    assert ids(5) == ids(5) and ids(5) != ids(6)
+
+
+def test_reasoning_gym_difficulty_kwargs_are_levels():
+    rg = pytest.importorskip("reasoning_gym")  # the task's own dependency
+    from selftaught.tasks import reasoning_gym as R
+
+    task = R.build(R.Config(type="reasoning_gym:basic_arithmetic", group_by="num_digits", pool_size=60, eval_size=10,
+                            kwargs={"min_digits": 1, "max_digits": 3, "min_terms": 2, "max_terms": 2}))
+    g = task.graded(task.train_pool())
+    assert rg and g.levels() == ["1", "2", "3"]
+    assert all(p.meta["entry"]["metadata"]["num_digits"] == 3 for p in g.problems_at("3"))
+
+
+# --- the method's selection --------------------------------------------------------
+P = {f"{a}+{b}": arithmetic._problem(a, b, labeled=False) for a, b in [(1234, 4321), (5678, 8765), (12, 34)]}
+
+
+def row(pid: str, answer: str | None, i: int) -> dict:
+    p = P[pid]
+    text = arithmetic.scratchpad(p.meta["a"], p.meta["b"]).rsplit("=", 1)[0] + "=" + (answer or "x")[::-1]
+    s = TASK.verify(p, text)
+    return {"sample_id": f"1/sample/{pid}/{i}", "problem_id": pid, "phase": "sample", "level": p.group,
+            "completion": text, "vote_answer": answer, "answer": s.answer, "correct": s.correct,
+            "verify_reason": s.reason, "steps_ok": s.info.get("steps_ok")}
+
+
+def rows_of() -> list[dict]:
+    # 1234+4321=5555: a right majority (3 of 4); 5678+8765=14443: a wrong majority of a
+    # length a 4-digit sum cannot have (3 digits); 12+34=46: a split vote (2 of 4 < 0.6)
+    return ([row("1234+4321", a, i) for i, a in enumerate(["5555", "5555", "5555", "5556"])]
+            + [row("5678+8765", a, i) for i, a in enumerate(["144", "144", "144", "14443"])]
+            + [row("12+34", a, i) for i, a in enumerate(["46", "46", "47", "48"])])
+
+
+def fake_it():
+    from selftaught.iteration import Iteration
+
+    cfg = SimpleNamespace(seed=0, trainer=SimpleNamespace(steps=10), mix=None)
+    return Iteration(1, cfg, TASK, None, None, "BASE", "LAST", "h", "unused", dict(P))
+
+
+def select(**cfg):
+    return E.build(E.Config(max_per_problem=None, **cfg)).select(fake_it(), rows_of())
+
+
+def test_vote_keeps_majority_answers_that_pass_the_share_and_length_filters():
+    rows, train, m = select()
+    assert [r["kept"] for r in rows] == [True, True, True, False] + [False] * 8
+    assert "length level 4 cannot have" in rows[4]["select_reason"] and "majority share 0.50" in rows[8]["select_reason"]
+    assert [t["completion"] for t in train] == [rows[0]["completion"]] * 3
+    assert m["label/acc"] == pytest.approx(2 / 3) and m["label/acc/4"] == 0.5 and m["label/acc/2"] == 1.0
+    assert m["select/kept_correct_frac"] == 1.0 and m["curriculum/current"] == "2"  # level 2's agreement 0.5
+    off = select(length_filter=False)[0]
+    assert [r["kept"] for r in off[4:8]] == [True, True, True, False]  # the wrong majority gets in
+
+
+def test_no_filter_and_gold_arms():
+    assert all(r["kept"] for r in select(label="none")[0])
+    rows, _, m = select(label="gold")
+    assert [r["kept"] for r in rows] == [r["correct"] for r in rows_of()] and m["select/kept_correct_frac"] == 1.0
+
+
+def test_selection_never_reads_gold():
+    """Vote decisions are the same when every gold answer is wrong."""
+    keep = [r["kept"] for r in select()[0]]
+    for p in list(P.values()):
+        P[p.id] = Problem(**{**p.__dict__, "answer": "0"})
+    try:
+        assert [r["kept"] for r in select()[0]] == keep
+    finally:
+        P.update({f"{a}+{b}": arithmetic._problem(a, b, labeled=False) for a, b in [(1234, 4321), (5678, 8765), (12, 34)]})
+
+
+def test_the_walk_starts_above_the_labeled_seed_levels():
+    assert E.start_index(fake_it(), [str(d) for d in range(1, 9)], E.Config()) == 3  # seed set: 1-3 digits
+    assert E.start_index(fake_it(), ["1", "2", "5"], E.Config(start_level="5")) == 2

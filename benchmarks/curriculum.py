@@ -3,7 +3,12 @@ item 1): ``methods/easy_to_hard.py`` on the tiny model, which has labels only fo
 1-3 digit sums, walking up to 20 digits (``curriculum.py``).
 
     python benchmarks/curriculum.py                      # arms vote, none, gold; seeds 0 1
-    python benchmarks/curriculum.py --arms vote --seeds 0 iterations=4
+    python benchmarks/curriculum.py --arms vote --seeds 0 iterations=8 task.pool_digits=[1,20] \
+        task.eval_digits=[1,20] method.max_new_tokens=240 eval.max_new_tokens=240
+
+``seed=N`` also seeds the tiny model's build unless ``model=<dir>`` names one
+(results/curriculum.json and curriculum_seed1.json: one model, loop seeds 0 and 1;
+their ``command`` says how they were run).
 
 Arms (the same recipe, recipes/easy_to_hard_arithmetic.yaml, ``method.label=``):
 - ``vote``: TTRL's majority vote (share >= 0.6) + the paper's length filter;
@@ -37,8 +42,12 @@ from collapse import alarm_outcome
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "easy_to_hard_arithmetic.yaml"
-SIZE = ["iterations=7", "warm_start_steps=400", "task.eval_per_group=20", "trainer.steps=100", "gate.policy=warn"]
-SHOW = [4, 5, 6, 8, 10, 12, 16, 20]  # lengths in the printed table (all are in the JSON)
+SIZE = [  # what results/curriculum*.json ran (the recipe walks up to 20 digits; this stops at 12)
+    "iterations=4", "warm_start_steps=400", "trainer.steps=60", "task.pool_digits=[1,12]", "task.pool_size=2400",
+    "task.eval_digits=[1,12]", "task.eval_per_group=15", "method.max_new_tokens=144", "eval.max_new_tokens=144",
+    "gate.policy=warn",
+]
+SHOW = [4, 5, 6, 8, 10, 12, 16, 20]  # absent lengths print empty  # lengths in the printed table (all are in the JSON)
 GOAL = 0.9
 
 

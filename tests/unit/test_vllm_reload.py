@@ -21,8 +21,10 @@ class FakeLLM:
         self.kwargs, self.rpcs, self.resets = kwargs, [], 0
         FakeLLM.started.append(self)
 
-    def collective_rpc(self, method, args=()):
-        self.rpcs.append((method, args))
+    def collective_rpc(self, method, args=(), kwargs=None):
+        if method == "reload_weights" and not FakeLLM.native:  # an older vLLM: no such worker method
+            raise AttributeError("'Worker' object has no attribute 'reload_weights'")
+        self.rpcs.append((method, args) if kwargs is None else (method, kwargs))
         if FakeLLM.rpc_fails:
             raise RuntimeError("worker died")
         return [1]
@@ -33,7 +35,7 @@ class FakeLLM:
 
 @pytest.fixture
 def fake_vllm(monkeypatch):
-    FakeLLM.started, FakeLLM.extensions, FakeLLM.rpc_fails = [], True, False
+    FakeLLM.started, FakeLLM.extensions, FakeLLM.rpc_fails, FakeLLM.native = [], True, False, False
     monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=FakeLLM))
     import transformers
 
@@ -90,3 +92,14 @@ def test_the_worker_extension_hands_every_checkpoint_tensor_to_load_weights(tmp_
     worker = types.SimpleNamespace(model_runner=types.SimpleNamespace(model=model))
     assert vllm.WeightReload.selftaught_load_weights(worker, str(tmp_path)) == 1
     assert set(seen) == {"model.embed_tokens.weight", "lm_head.weight"} and torch.equal(seen["lm_head.weight"], torch.zeros(4, 2))
+
+
+def test_vllms_own_reload_is_preferred_where_it_exists(fake_vllm, tmp_path):
+    """vLLM's worker ``reload_weights`` re-runs the kernels' weight processing (the CPU
+    backend repacks weights after loading); our extension is only the fallback."""
+    fake_vllm.native = True
+    b = vllm.build(vllm.Config())
+    b.load(_ckpt(tmp_path, "base"))
+    b.load(it1 := _ckpt(tmp_path, "iter_001"))
+    assert b.last_switch["how"] == "reload" and len(fake_vllm.started) == 1
+    assert b.llm.rpcs == [("reload_weights", {"weights_path": it1, "is_checkpoint_format": True})]

@@ -121,13 +121,19 @@ class VLLMBackend:
         if not self.can_reload or _model_config(model_path) != self.engine_config:
             return False
         try:
-            loaded = self.llm.collective_rpc("selftaught_load_weights", args=(model_path,))
-        except Exception as e:  # noqa: BLE001 -- any failure here means: restart, which is always correct
-            print(f"vllm backend: in-place weight reload failed ({type(e).__name__}: {e}); restarting the engine",
-                  file=sys.stderr)
-            return False
-        if not loaded or not all(loaded):
-            return False
+            # vLLM's own in-place reload (>= 0.2x): it re-runs the kernels' weight processing
+            # (the CPU backend repacks linear weights after loading, which a plain
+            # load_weights into the packed parameters cannot redo)
+            self.llm.collective_rpc("reload_weights", kwargs={"weights_path": model_path, "is_checkpoint_format": True})
+        except Exception as e:  # noqa: BLE001 -- older vLLM: our worker extension; then restart
+            try:
+                loaded = self.llm.collective_rpc("selftaught_load_weights", args=(model_path,))
+            except Exception as e2:  # noqa: BLE001 -- any failure here means: restart, which is always correct
+                print(f"vllm backend: in-place weight reload failed ({type(e).__name__}: {e}; then "
+                      f"{type(e2).__name__}: {e2}); restarting the engine", file=sys.stderr)
+                return False
+            if not loaded or not all(loaded):
+                return False
         self.llm.reset_prefix_cache()  # KV cached under the old weights must not be reused
         return True
 

@@ -25,7 +25,8 @@ labels only (``retrain: false`` keeps iteration 1's; ``prm: <dir>`` uses one
 trained elsewhere and samples no rollouts); the PRM is the tiny policy with a
 head, not a 7B model. ``require_correct: false`` drops the gold check and keeps
 the top PRM-scored sample per problem (best-of-N against a learned proxy, which
-the over-optimization watch, ``monitor/overopt.py``, then watches).
+the over-optimization watch of Gao et al. 2022, arXiv 2210.10760,
+``monitor/overopt.py``, then watches).
 
 Run it: ``selftaught run recipes/star_prm_arithmetic.yaml`` (or
 ``selftaught run method.type=star_prm`` on the default demo).

@@ -100,13 +100,8 @@ class DPO:
         base model needs no second copy: TRL disables the adapter for the reference."""
         from selftaught.models.loading import load_pretrained
 
-        peft_config, ref = None, None
-        if self.cfg.lora is not None:
-            from peft import LoraConfig
-
-            lo = self.cfg.lora
-            peft_config = LoraConfig(r=lo.r, lora_alpha=lo.alpha, lora_dropout=lo.dropout,
-                                     target_modules=lo.target_modules, task_type="CAUSAL_LM")
+        ref = None
+        peft_config = self.cfg.lora.to_peft() if self.cfg.lora is not None else None
         if peft_config is None or ref_path != init_model:
             ref, _ = load_pretrained(ref_path)
         return peft_config, ref

@@ -20,18 +20,25 @@ import os
 import shutil
 import time
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from selftaught.component import Section
 from selftaught.trainers import TrainerConfig, save_checkpoint, scratch_dir
 from selftaught.trainers._launch import LAUNCHED, Launch
 
 
-class Lora(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Lora(Section):
     r: int = 16
     alpha: int = 32
     dropout: float = 0.0
     target_modules: list[str] | str = "all-linear"
+
+    def to_peft(self):
+        """PEFT's ``LoraConfig`` for a causal LM (SFT and DPO both train through it)."""
+        from peft import LoraConfig
+
+        return LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout,
+                          target_modules=self.target_modules, task_type="CAUSAL_LM")
 
 
 class Config(TrainerConfig):
@@ -139,13 +146,7 @@ class SFT:
             dataloader_num_workers=0, disable_tqdm=True, **hardware.resolved().trainer_args(),
         )
         collator = _collator(self.cfg, model, tok, position_tracker)
-        peft_config = None
-        if self.cfg.lora is not None:
-            from peft import LoraConfig
-
-            lo = self.cfg.lora
-            peft_config = LoraConfig(r=lo.r, lora_alpha=lo.alpha, lora_dropout=lo.dropout,
-                                     target_modules=lo.target_modules, task_type="CAUSAL_LM")
+        peft_config = self.cfg.lora.to_peft() if self.cfg.lora is not None else None
         trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tok,
                              data_collator=collator, peft_config=peft_config)
         trainer.remove_callback(transformers.trainer_callback.PrinterCallback)  # it prints every log dict
@@ -159,16 +160,20 @@ class SFT:
         final = trainer.model.merge_and_unload() if peft_config is not None else trainer.model
         save_checkpoint(final, tok, out_dir)
         shutil.rmtree(work, ignore_errors=True)
-        losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-        n_tokens = sum(len(x) for x in trainer.train_dataset["input_ids"])
-        epochs = steps * self.cfg.batch_size / max(1, len(rows))
-        return {
-            "train/steps": steps, "train/rows": len(rows), "train/epochs": round(epochs, 3),
-            "train/loss": float(result.training_loss), "train/final_loss": losses[-1] if losses else math.nan,
-            "train/first_loss": losses[0] if losses else math.nan,
-            "train/seconds": round(seconds, 2),
-            "train/tokens_per_s": round(n_tokens * epochs / seconds, 1) if seconds else 0.0,
-        }
+        return _metrics(trainer, result, steps, self.cfg.batch_size, len(rows), seconds)
+
+
+def _metrics(trainer, result, steps: int, batch_size: int, n_rows: int, seconds: float) -> dict:
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    n_tokens = sum(len(x) for x in trainer.train_dataset["input_ids"])
+    epochs = steps * batch_size / max(1, n_rows)
+    return {
+        "train/steps": steps, "train/rows": n_rows, "train/epochs": round(epochs, 3),
+        "train/loss": float(result.training_loss), "train/final_loss": losses[-1] if losses else math.nan,
+        "train/first_loss": losses[0] if losses else math.nan,
+        "train/seconds": round(seconds, 2),
+        "train/tokens_per_s": round(n_tokens * epochs / seconds, 1) if seconds else 0.0,
+    }
 
 
 def build(cfg: Config) -> SFT:

@@ -15,27 +15,12 @@ from selftaught.methods import star_prm
 from selftaught.monitor import detector, overopt
 from selftaught.tasks import Task, arithmetic
 from selftaught.verifiers import prm
+from scripted import Scripted  # tests/unit/scripted.py
 
 TASK = arithmetic.build(arithmetic.Config(seed_size=3, pool_size=3, eval_per_group=2, eval_digits=(1, 2)))
 P = arithmetic._problem(12, 34, labeled=False)  # 21+43 reversed; answer 46
 GOOD = arithmetic.scratchpad(12, 34)  # "2+4+0=6,0\n1+3+0=4,0\n=64"
 BAD_STEP = "2+4+0=6,0\n1+3+0=5,0\n=64"  # right answer (copied from a hint), wrong second line
-
-
-class Scripted:
-    """A backend whose completions are a function of the prompt; it records the prompts."""
-
-    name = "scripted"
-
-    def __init__(self, reply):
-        self.reply, self.prompts = reply, []
-
-    def load(self, model_path, position_tracker=None):
-        pass
-
-    def sample(self, prompts, n, *, temperature, top_p=1.0, max_new_tokens, seed, desc=""):
-        self.prompts += prompts
-        return [[self.reply(p, i) for i in range(n)] for p in prompts]
 
 
 def make_it(reply=lambda p, i: "", k=1, out_dir="unused", method=None):

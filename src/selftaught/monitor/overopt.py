@@ -75,7 +75,7 @@ def kl_to_start(it, rows: list[dict], batch_size: int = 32) -> float:
     import torch
 
     from selftaught.models.loading import load_pretrained
-    from selftaught.monitor.perplexity import _encode  # the same ids, labels and positions as perplexity
+    from selftaught.monitor.perplexity import _encode, padded_batch  # the same ids, labels, positions as perplexity
 
     policy, tok = load_pretrained(it.model)
     start, _ = load_pretrained(it.base_model)
@@ -83,15 +83,7 @@ def kl_to_start(it, rows: list[dict], batch_size: int = 32) -> float:
     total, count = 0.0, 0
     with torch.inference_mode():
         for i in range(0, len(encoded), batch_size):
-            chunk = encoded[i : i + batch_size]
-            width = max(len(x) for x, _, _ in chunk)
-            ids = torch.full((len(chunk), width), tok.pad_token_id)
-            labels = torch.full((len(chunk), width), -100)
-            pos = torch.zeros((len(chunk), width), dtype=torch.long)
-            for r, (x, y, q) in enumerate(chunk):
-                ids[r, : len(x)], labels[r, : len(y)], pos[r, : len(q)] = torch.tensor(x), torch.tensor(y), torch.tensor(q)
-            attn = (torch.arange(width)[None] < torch.tensor([len(x) for x, _, _ in chunk])[:, None]).long()
-            ids, pos, attn, labels = (t.to(policy.device) for t in (ids, pos, attn, labels))
+            ids, labels, pos, attn = padded_batch(encoded[i : i + batch_size], tok.pad_token_id, policy.device)
             lp = torch.log_softmax(policy(input_ids=ids, attention_mask=attn, position_ids=pos).logits.float(), -1)
             lq = torch.log_softmax(start(input_ids=ids, attention_mask=attn, position_ids=pos).logits.float(), -1)
             kl = (lp.exp() * (lp - lq)).sum(-1)[:, :-1]  # the distribution that predicts token t+1

@@ -46,12 +46,31 @@ def _encode(tok, tracker, prompt: str, completion: str) -> tuple[list[int], list
     p = tok(prompt, add_special_tokens=False)["input_ids"]
     c = tok(completion, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
     ids = p + c
+    return ids, [-100] * len(p) + c, positions(tok, tracker, ids)
+
+
+def positions(tok, tracker, ids: list[int]) -> list[int]:
+    """Position ids of a token sequence: the task's (position coupling) or 0..n-1."""
     if tracker is None:
-        pos = list(range(len(ids)))
-    else:
-        t = tracker()
-        pos = [t.feed(x) for x in tok.convert_ids_to_tokens(ids)]
-    return ids, [-100] * len(p) + c, pos
+        return list(range(len(ids)))
+    t = tracker()
+    return [t.feed(x) for x in tok.convert_ids_to_tokens(ids)]
+
+
+def padded_batch(chunk: list[tuple[list[int], list[int], list[int]]], pad_id: int, device):
+    """(ids, labels, position ids, attention mask) of encoded examples, right-padded
+    so the positions of real tokens are untouched, on ``device``."""
+    import torch
+
+    width = max(len(x) for x, _, _ in chunk)
+    ids = torch.full((len(chunk), width), pad_id)
+    labels = torch.full((len(chunk), width), -100)
+    pos = torch.zeros((len(chunk), width), dtype=torch.long)
+    attn = torch.zeros((len(chunk), width), dtype=torch.long)
+    for r, (x, y, q) in enumerate(chunk):
+        ids[r, : len(x)], labels[r, : len(y)], pos[r, : len(q)], attn[r, : len(x)] = (
+            torch.tensor(x), torch.tensor(y), torch.tensor(q), 1)
+    return tuple(t.to(device) for t in (ids, labels, pos, attn))
 
 
 def perplexity(model_dir: str, pairs: list[tuple[str, str]], position_tracker=None, batch_size: int = 32) -> float:
@@ -67,16 +86,7 @@ def perplexity(model_dir: str, pairs: list[tuple[str, str]], position_tracker=No
     nll, count = 0.0, 0
     with torch.inference_mode():
         for i in range(0, len(encoded), batch_size):
-            chunk = encoded[i : i + batch_size]
-            width = max(len(ids) for ids, _, _ in chunk)
-            ids = torch.full((len(chunk), width), tok.pad_token_id)
-            labels = torch.full((len(chunk), width), -100)
-            pos = torch.zeros((len(chunk), width), dtype=torch.long)
-            attn = torch.zeros((len(chunk), width), dtype=torch.long)
-            for r, (x, y, q) in enumerate(chunk):  # right padding: positions of real tokens untouched
-                ids[r, : len(x)], labels[r, : len(y)], pos[r, : len(q)], attn[r, : len(x)] = (
-                    torch.tensor(x), torch.tensor(y), torch.tensor(q), 1)
-            ids, labels, pos, attn = (t.to(model.device) for t in (ids, labels, pos, attn))  # hardware.py's device
+            ids, labels, pos, attn = padded_batch(encoded[i : i + batch_size], tok.pad_token_id, model.device)
             logits = model(input_ids=ids, attention_mask=attn, position_ids=pos).logits.float()
             target = labels[:, 1:]
             losses = torch.nn.functional.cross_entropy(

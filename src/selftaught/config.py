@@ -51,7 +51,7 @@ class GateConfig(Section):
         "(info: recorded, never stops a run -- a model growing sure of right answers is not collapsing)")
     repetition_metrics: list[str] = Field(["collapse/gen/repetition", "collapse/eval/repetition"], description="metrics the repetition rule watches")
     repetition_max: float = Field(0.3, description="repetition rate (mean pairwise 3-gram Jaccard) above this fires a high warning, if it also rose by repetition_rise")
-    repetition_rise: float = Field(0.1, ge=0.0, description="the repetition rule also needs a rise of more than this on the first value the run measured (the starting model's): short answers repeat by nature")
+    repetition_rise: float = Field(0.1, ge=-1.0, description="the repetition rule also needs a rise of more than this on the first value the run measured (the starting model's): short answers repeat by nature (-1: no rise needed)")
     max_drop_from_start: float | None = Field(0.1, ge=0.0, description="held-out accuracy more than this below iteration 0's fires a critical warning (None: off)")
     ngram_unit: Literal["auto", "chars", "words"] = Field("auto", description="n-gram tokens: auto = chars for character-level tasks, else whitespace words")
     max_texts: int = Field(256, ge=2, description="pairwise metrics (self-BLEU, repetition, embeddings) use at most this many texts")

@@ -7,7 +7,9 @@ import pyarrow.parquet as pq
 from selftaught import cli, loop
 from selftaught.monitor import diversity as d
 
-GEN_REP = "gate.repetition_metrics=[collapse/gen/repetition]"  # measured from iteration 1 on
+# The repetition rule on held-out outputs (measured from iteration 0, the baseline), with
+# no threshold and no rise needed: it fires from iteration 1 on, every iteration.
+REP = ["gate.repetition_metrics=[collapse/eval/repetition]", "gate.repetition_max=0.0", "gate.repetition_rise=-1"]
 
 
 def lines(root):
@@ -16,7 +18,7 @@ def lines(root):
 
 def test_warn_records_collapse_metrics_and_goes_on(micro, capsys):
     # repetition_max=0 fires every iteration; the micro model keeps few rows, so mix half natural data
-    store = loop.run(micro("name=warn", GEN_REP, "gate.repetition_max=0.0", "mix.natural_fraction=0.5"))
+    store = loop.run(micro("name=warn", *REP, "mix.natural_fraction=0.5"))
     ms = lines(store.root)
     assert [m["iteration"] for m in ms] == [0, 1, 2] and all(m["gate/stop"] == "" for m in ms)
     assert "collapse/gen/distinct_2" not in ms[0] and "collapse/eval/distinct_2" in ms[0]
@@ -33,8 +35,9 @@ def test_warn_records_collapse_metrics_and_goes_on(micro, capsys):
         assert m["collapse/natural_ppl"] > 1.0
         w = m["collapse/warnings"]
         assert [(x["rule"], x["metric"], x["severity"]) for x in w if x["rule"] == "repetition"] == \
-            [("repetition", "collapse/gen/repetition", "high")]
-        assert w[0]["values"] == [m["collapse/gen/repetition"]]
+            [("repetition", "collapse/eval/repetition", "high")]
+        rep = [x for x in w if x["rule"] == "repetition"][0]
+        assert rep["values"] == [ms[0]["collapse/eval/repetition"], m["collapse/eval/repetition"]]  # from the start
     # the mix: natural rows recorded with provenance, half of the training set
     train = pq.read_table(store.root / "iter_001" / "train.parquet").to_pylist()
     natural = [t for t in train if t["source"] == "natural"]
@@ -43,21 +46,21 @@ def test_warn_records_collapse_metrics_and_goes_on(micro, capsys):
     assert json.loads((store.root / "result.json").read_text())["iteration"] == 2  # warn: the last iteration
     assert cli.main(["show", str(store.root)]) == 0
     out = capsys.readouterr().out
-    assert "best held-out iteration" in out and "collapse/gen/repetition above 0.0" in out
+    assert "best held-out iteration" in out and "collapse/eval/repetition above 0.0" in out
 
 
 def test_stop_policy_ends_the_run_at_the_first_warning(micro):
-    store = loop.run(micro("name=stop", "iterations=3", GEN_REP, "gate.repetition_max=0.0", "gate.policy=stop"))
+    store = loop.run(micro("name=stop", "iterations=3", *REP, "gate.policy=stop"))
     ms = lines(store.root)
     assert [m["iteration"] for m in ms] == [0, 1]
-    assert ms[1]["gate/stop"].startswith("stop: [high] collapse/gen/repetition above 0.0")
+    assert ms[1]["gate/stop"].startswith("stop: [high] collapse/eval/repetition above 0.0")
     assert not (store.root / "iter_002").exists()
     result = json.loads((store.root / "result.json").read_text())
     assert result["iteration"] == 1 and result["stopped"] == ms[1]["gate/stop"]
 
 
 def test_rollback_points_the_result_at_the_best_held_out_iteration(micro, capsys):
-    store = loop.run(micro("name=rollback", "iterations=3", GEN_REP, "gate.repetition_max=0.0", "gate.policy=rollback"))
+    store = loop.run(micro("name=rollback", "iterations=3", *REP, "gate.policy=rollback"))
     ms = lines(store.root)
     assert [m["iteration"] for m in ms] == [0, 1] and ms[1]["gate/stop"].startswith("rollback:")
     best = max(ms, key=lambda m: (m["eval/acc"], -m["iteration"]))

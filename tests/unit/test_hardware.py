@@ -16,6 +16,7 @@ import torch
 from selftaught import hardware
 from selftaught.config import HardwareConfig
 from selftaught.models import loading
+from tiny_llama import save_tiny_llama  # tests/unit/tiny_llama.py
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "selftaught"
 ROWS = [{"prompt": "1+2=", "completion": "3"}, {"prompt": "2+2=", "completion": "4"}]
@@ -53,19 +54,8 @@ def on_gpu(monkeypatch):
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    from selftaught.models.tiny import build_tokenizer
-    from selftaught.tasks.arithmetic import ALPHABET
-
-    tok = build_tokenizer(ALPHABET)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256,
-                      pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
-    torch.manual_seed(0)
     out = tmp_path_factory.mktemp("tiny")
-    LlamaForCausalLM(cfg).save_pretrained(out)
-    tok.save_pretrained(out)
+    save_tiny_llama(out, max_positions=256)
     return str(out)
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from selftaught import hardware
 from selftaught.models import loading
+from tiny_llama import save_tiny_llama  # tests/unit/tiny_llama.py
 
 REPO = "tiny-org/tiny-llama"
 COMMIT = hashlib.sha1(b"tiny-llama, first commit").hexdigest()
@@ -46,20 +47,8 @@ def lay_out_hub_cache(model_dir: Path, hub_cache: Path, repo: str, commit: str, 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
     """A random 1-layer Llama with the arithmetic task's character tokenizer, saved locally."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    from selftaught.models.tiny import build_tokenizer
-    from selftaught.tasks.arithmetic import ALPHABET
-
-    tok = build_tokenizer(ALPHABET)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
-                      pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
-    torch.manual_seed(0)
     out = tmp_path_factory.mktemp("tiny-src")
-    LlamaForCausalLM(cfg).save_pretrained(out)
-    tok.save_pretrained(out)
+    save_tiny_llama(out)
     return out
 
 

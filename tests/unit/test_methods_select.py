@@ -215,8 +215,6 @@ class ScriptedBackend:
 
 
 def real_it():
-    from selftaught.iteration import Iteration
-
     return FakeIt(trainer_steps=1, backend=ScriptedBackend())
 
 

@@ -5,25 +5,14 @@ import math
 import pytest
 
 from selftaught.monitor import perplexity as ppl
-from selftaught.tasks.arithmetic import ALPHABET, Config, Positions, build
+from selftaught.tasks.arithmetic import Config, Positions, build
+from tiny_llama import save_tiny_llama  # tests/unit/tiny_llama.py
 
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    from selftaught.models.tiny import build_tokenizer
-
-    tok = build_tokenizer(ALPHABET)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
-                      pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
-    torch.manual_seed(0)
     out = tmp_path_factory.mktemp("tiny")
-    LlamaForCausalLM(cfg).save_pretrained(out)
-    tok.save_pretrained(out)
-    return out, len(tok)
+    return out, save_tiny_llama(out)
 
 
 def _manual(model_dir, prompt, completion, tracker):

@@ -141,9 +141,9 @@ class RunConfig(Section):
     def _method_needs(self) -> "RunConfig":
         """The trainer objective the method needs, checked here so `selftaught validate`
         and the start of `run` refuse a mismatch before any model is loaded."""
-        from selftaught.methods import check
+        from selftaught.methods import check_trainer
 
-        check(self.method, self.trainer, self.iterations)
+        check_trainer(self.method, self.trainer, self.iterations)
         return self
 
     @field_validator("task", "backend", "method", "trainer", mode="before")

@@ -25,7 +25,7 @@ from selftaught.evaluate import evaluate
 from selftaught.backends import Backend
 from selftaught.iteration import Iteration
 from selftaught.methods import Method
-from selftaught.methods import check as check_needs
+from selftaught.methods import check_task
 from selftaught.mix import apply as mix
 from selftaught.monitor import detector
 from selftaught.progress import run_progress
@@ -67,7 +67,7 @@ def run(cfg: RunConfig, root: str | Path | None = None, on_iteration=None) -> Ru
     task = registry.build("task", cfg.task)
     pool, held_out = task.train_pool(), task.eval_set()
     _check_disjoint(pool, held_out)
-    check_needs(cfg.method, cfg.trainer, cfg.iterations, task)  # before any model is loaded
+    check_task(cfg.method, cfg.iterations, task)  # before any model is loaded (the trainer: at validation)
     base = resolve(cfg.model, task, seed=cfg.seed, warm_start_steps=cfg.warm_start_steps)
     backend: Backend = registry.build("backend", cfg.backend)
     method: Method = registry.build("method", cfg.method)

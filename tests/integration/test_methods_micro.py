@@ -150,11 +150,11 @@ def test_method_needs_are_checked_when_the_recipe_is_validated(micro):
               "~method.init")
     cfg = micro("method.type=self_instruct", "~method.rationalize", "~method.samples_per_problem",
                 "~method.steps_growth", "~method.init", "method.label=task", "name=si_needs")
-    from selftaught.methods import check
+    from selftaught.methods import check_task
     from selftaught.tasks import Task
 
     class Plain(Task):
         name = "plain"
 
     with pytest.raises(ValueError, match="needs a task with make_problem .*method.label=majority"):
-        check(cfg.method, cfg.trainer, cfg.iterations, Plain())
+        check_task(cfg.method, cfg.iterations, Plain())

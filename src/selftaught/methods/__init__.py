@@ -6,8 +6,8 @@ The contract: the loop calls ``generate``, ``select`` and ``train`` and nothing
 else. A method trains through ``it.train(rows, init=..., steps=..., **objective)``,
 the trainer bound to the iteration (``iteration.py``). What a method needs --
 which trainer objective, which optional task capabilities -- its ``Config``
-declares (``MethodConfig.needs``); ``check`` refuses a mismatch when the recipe
-is validated and when a run starts, before any model is loaded.
+declares (``MethodConfig.needs``): ``check_trainer`` refuses a mismatch when the
+recipe is validated, ``check_task`` when a run starts, before any model is loaded.
 """
 
 from __future__ import annotations
@@ -59,19 +59,27 @@ class Method(Protocol):
         leaves the iteration's checkpoint; return ``train/`` metrics."""
 
 
-def check(method_cfg, trainer_cfg, iterations: int, task=None) -> None:
-    """Refuse a method whose needs the run does not meet, naming the fields. Without
-    ``task`` only the trainer is checked (recipe validation)."""
-    needs = method_cfg.needs(iterations) if isinstance(method_cfg, MethodConfig) else Needs(trainer=())
+def _needs(method_cfg, iterations: int) -> Needs:
+    return method_cfg.needs(iterations) if isinstance(method_cfg, MethodConfig) else Needs(trainer=())
+
+
+def check_trainer(method_cfg, trainer_cfg, iterations: int) -> None:
+    """Refuse a trainer whose objective the method does not train with, naming the
+    fields (run at recipe validation, so before anything is built)."""
+    needs = _needs(method_cfg, iterations)
     objective = getattr(type(trainer_cfg), "objective", None)
     if needs.trainer and objective not in needs.trainer:
         want = " or ".join(f"`trainer: {{type: {t}}}`" for t in needs.trainer)
         raise ValueError(f"method.type={method_cfg.type} trains with {'/'.join(needs.trainer)}{needs.why} and needs "
                          f"{want}, but trainer.type={trainer_cfg.type} trains {objective}")
-    if task is None:
-        return
+
+
+def check_task(method_cfg, iterations: int, task) -> None:
+    """Refuse a task that lacks a capability the method needs (at run start, once the
+    task is built and before any model is loaded)."""
     from selftaught.tasks import supports
 
+    needs = _needs(method_cfg, iterations)
     for cap in needs.task:
         if not supports(task, cap):
             raise ValueError(f"method.type={method_cfg.type} needs a task with {cap} "

@@ -156,3 +156,17 @@ def test_probe_cli_runs_on_a_hub_id_with_real_hf_home_and_offline_variables(hf_h
     assert r["model"] == REPO and r["revision"] == COMMIT and r["n"] == 3
     assert r["hardware"].startswith("cpu, float32")
     assert COMMIT in proc.stdout
+
+
+def test_a_run_on_a_hub_id_records_the_resolved_commit(offline, tmp_path):
+    """The commit a `model: org/name` resolved to is in the run's metrics (provenance
+    next to eval/checkpoint_hash), here for the iteration-0 evaluation."""
+    import json
+
+    from selftaught import config, loop
+
+    cfg = config.load(None, [f"model={REPO}", "iterations=0", "task.eval_digits=[1,2]", "task.eval_per_group=2",
+                             "eval.max_new_tokens=8", "gate.natural_ppl_examples=0", f"out_dir={tmp_path}", "name=hub"])
+    root = loop.run(cfg).root
+    m = json.loads((root / "metrics.jsonl").read_text().splitlines()[0])
+    assert m["model/hub_revision"] == COMMIT and m["eval/checkpoint_hash"]

@@ -53,6 +53,8 @@ def test_micro_star_run_records(micro):
         m = json.loads((root / f"iter_{k:03d}" / "metrics.json").read_text())
         assert m["train/init"] == lines[0]["model"] and "iter_" not in m["train/init"]
         assert m["train/steps"] == steps and m["model"] == str(root / f"iter_{k:03d}" / "checkpoint")
+        # many passes over a tiny kept set are flagged, and only then
+        assert ("train/warning" in m) == (m["train/epochs"] > 5 and m["train/rows"] < 100)
 
 
 def test_rerun_of_finished_run_changes_nothing(micro):

@@ -131,3 +131,18 @@ def test_temperature_schedule():
     step = MixConfig(temperature_step=0.1)
     assert [round(mix.scheduled_temperature(step, k, 0.7), 6) for k in (1, 2, 3)] == [0.7, 0.8, 0.9]
     assert mix.scheduled_temperature(None, 5, 0.3) == 0.3
+
+
+def test_a_natural_fraction_with_no_natural_rows_is_a_warning_not_silence(tmp_path, capsys):
+    class Unlabeled(WordTask):
+        def seed_set(self):
+            return []
+
+    it = it_for(tmp_path)
+    it.task = Unlabeled()
+    train = [row(f"1/sample/p{i}/0", f"p{i}", f"answer number {i} is {i}") for i in range(7)]
+    out, m = mix.apply(it, RunStore(tmp_path), [], train)
+    assert out == train and m["mix/natural_rows"] == 0
+    assert "natural_fraction=0.3" in m["mix/warning"] and "no natural" in capsys.readouterr().out
+    _, labeled = mix.apply(it_for(tmp_path), RunStore(tmp_path), [], train)
+    assert "mix/warning" not in labeled

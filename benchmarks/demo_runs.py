@@ -6,6 +6,7 @@ accuracy per digit count.
     git worktree add /tmp/base 42f1f54
     python benchmarks/demo_runs.py --base /tmp/base/src --seeds 0 1
     python benchmarks/demo_runs.py --collect /tmp/demo-runs      # summarize runs made earlier
+    python benchmarks/demo_runs.py --collect /tmp/fresh --name demo_fresh_clone   # -> results/demo_fresh_clone.json
 
 Each arm builds its own tiny model (a cache per code version), as a fresh clone does.
 """
@@ -23,7 +24,7 @@ from pathlib import Path
 from _peak import matmul_peak  # benchmarks/_peak.py: scripts run from this folder
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results" / "demo_runs.json"
+RESULTS = ROOT / "benchmarks" / "results"
 
 
 def run_arm(name: str, src: Path, seed: int, out: Path) -> float:
@@ -51,6 +52,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("/tmp/demo-runs"))
     ap.add_argument("--collect", type=Path, help="only summarize the runs under this folder's runs/")
     ap.add_argument("--walls", type=json.loads, default={}, help='collect: {"run name": wall s} measured outside')
+    ap.add_argument("--name", default="demo_runs", help="results file: benchmarks/results/<name>.json")
     args = ap.parse_args()
     peak = matmul_peak()
     print(f"fp32 matmul peak {peak:.1f} GFLOP/s (4096² products)")
@@ -67,9 +69,10 @@ def main() -> None:
         g = r["final_by_digits"]
         print(f"| {r['run']} | {r['wall_s']} | {r['iterations_s']} | {r['train_s']} | {r['generate_s']} | "
               f"{r['acc'][-1]:.1%} | " + "/".join(f"{g[d]:.0%}" for d in (4, 5, 6, 7)) + " |")
-    RESULTS.write_text(json.dumps({"matmul_peak_gflops": round(peak, 1), "runs": runs,
+    out = RESULTS / f"{args.name}.json"
+    out.write_text(json.dumps({"matmul_peak_gflops": round(peak, 1), "runs": runs,
                                    "note": "new = this tree, base = the --base tree; one run at a time"}, indent=1) + "\n")
-    print(f"wrote {RESULTS}")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

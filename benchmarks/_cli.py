@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import sys
 import time
@@ -27,3 +28,31 @@ def run(name: str, out: Path, args: list[str], env: dict | None = None) -> tuple
         raise ArmFailed(f"{name} failed:\n{proc.stderr[-3000:]}")
     metrics = [json.loads(x) for x in (out / name / "metrics.jsonl").read_text().splitlines()]
     return wall, cmd, metrics
+
+
+def meta(common: list[str], **extra) -> dict:
+    """The ``meta`` block of a benchmark's JSON: machine, command, date, the overrides
+    every arm shares; ``wall_s`` is filled by ``save``."""
+    return {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "python": platform.python_version(),
+            "command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M"), "wall_s": None,
+            "common_overrides": common, **extra}
+
+
+def save(out: Path, data: dict, t0: float, table) -> None:
+    """Record the wall time since ``t0``, write ``data`` to ``out``, print ``table(data)``."""
+    data["meta"]["wall_s"] = round(time.perf_counter() - t0)
+    out.write_text(json.dumps(data, indent=1) + "\n")
+    table(data)
+    print(f"wrote {out} ({data['meta']['wall_s']} s)")
+
+
+def arm(name: str, args: list[str], out: Path, cache: Path, common: list[str]) -> dict:
+    """One arm (``args`` = recipe, its overrides) with the shared ``common`` overrides
+    and model ``cache``: {wall_s, command, metrics}; exits with the arm's error."""
+    recipe, *overrides = args
+    try:
+        wall, cmd, metrics = run(name, out, [recipe, *common, *overrides], {"SELFTAUGHT_CACHE": str(cache)})
+    except ArmFailed as e:
+        sys.exit(str(e))
+    print(f"{name}: {wall:.0f} s", flush=True)
+    return {"wall_s": wall, "command": " ".join(cmd[2:]), "metrics": metrics}

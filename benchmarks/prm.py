@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -69,13 +68,7 @@ def length_reward(problem, completion: str) -> float:
 
 
 def run_arm(name: str, args: list[str], out: Path, cache: Path) -> dict:
-    recipe, *overrides = args
-    try:
-        wall, cmd, metrics = _cli.run(name, out, [recipe, *COMMON, *overrides], {"SELFTAUGHT_CACHE": str(cache)})
-    except _cli.ArmFailed as e:
-        sys.exit(str(e))
-    print(f"{name}: {wall:.0f} s", flush=True)
-    return {"wall_s": wall, "command": " ".join(cmd[2:]), "metrics": metrics}
+    return _cli.arm(name, args, out, cache, COMMON)
 
 
 def rerank(out: Path, cache: Path, run: str, iterations: int) -> dict:
@@ -174,16 +167,10 @@ def main() -> None:
     t0 = time.perf_counter()
     arms = {a: run_arm(a, ARMS[a], out, cache) for a in args.arms}
     iterations = int(next(x for x in COMMON if x.startswith("iterations=")).split("=")[1])
-    data = {"meta": {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "python": platform.python_version(),
-                     "command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M"),
-                     "wall_s": None, "common_overrides": COMMON},
-            "matmul_peak_gflops": round(peak, 1), "eval_per_group": 50, "arms": arms}
+    data = {"meta": _cli.meta(COMMON), "matmul_peak_gflops": round(peak, 1), "eval_per_group": 50, "arms": arms}
     if "star_prm" in arms:
         data["rerank"] = rerank(out, cache, "star_prm", iterations)
-    data["meta"]["wall_s"] = round(time.perf_counter() - t0)
-    OUT.write_text(json.dumps(data, indent=1) + "\n")
-    table(data)
-    print(f"wrote {OUT} ({data['meta']['wall_s']} s)")
+    _cli.save(OUT, data, t0, table)
 
 
 if __name__ == "__main__":

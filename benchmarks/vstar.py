@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -58,13 +57,7 @@ ARMS = {
 
 
 def run_arm(name: str, args: list[str], out: Path, cache: Path, common: list[str]) -> dict:
-    recipe, *overrides = args
-    try:
-        wall, cmd, metrics = _cli.run(name, out, [recipe, *common, *overrides], {"SELFTAUGHT_CACHE": str(cache)})
-    except _cli.ArmFailed as e:
-        sys.exit(str(e))
-    print(f"{name}: {wall:.0f} s", flush=True)
-    return {"wall_s": wall, "command": " ".join(cmd[2:]), "metrics": metrics}
+    return _cli.arm(name, args, out, cache, common)
 
 
 def rerank(out: Path, cache: Path, arm: dict, iterations: int, common: list[str]) -> dict:
@@ -158,17 +151,11 @@ def main() -> None:
     cache = args.cache or Path(os.environ.get("SELFTAUGHT_CACHE", Path.home() / ".cache" / "selftaught"))
     t0 = time.perf_counter()
     arms = {a: run_arm(a, ARMS[a], out, cache, common) for a in args.arms}
-    data = {"meta": {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "python": platform.python_version(),
-                     "command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M"), "wall_s": None,
-                     "common_overrides": common, "out": str(out)},
-            "matmul_peak_gflops": round(peak, 1), "seed": args.seed, "arms": arms,
+    data = {"meta": _cli.meta(common, out=str(out)), "matmul_peak_gflops": round(peak, 1), "seed": args.seed, "arms": arms,
             "eval_n": next(iter(arms.values()))["metrics"][0]["eval/acc_n"]}
     if "vstar" in arms:
         data["rerank"] = rerank(out, cache, arms["vstar"], args.iterations, common)
-    data["meta"]["wall_s"] = round(time.perf_counter() - t0)
-    OUT.write_text(json.dumps(data, indent=1) + "\n")
-    table(data)
-    print(f"wrote {OUT} ({data['meta']['wall_s']} s)")
+    _cli.save(OUT, data, t0, table)
 
 
 if __name__ == "__main__":

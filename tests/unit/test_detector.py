@@ -106,3 +106,11 @@ def test_result_pointer(tmp_path):
     assert (r["iteration"], r["model"], r["stopped"]) == (1, "m1", "rollback: why")
     assert json.loads((tmp_path / "result.json").read_text())["iteration"] == 1
     assert detector.write_result(tmp_path, GateConfig(policy="warn"), h, "")["iteration"] == 2
+
+
+def test_a_diversity_drift_of_a_few_percent_is_quiet():
+    # V-STaR's flat top-1 arm: distinct-3 fell 3 iterations in a row, 4% in all
+    drift = hist(**{D3: [0.05599, 0.05471, 0.05409, 0.05379]})
+    assert detector.check(GateConfig(), drift) == []
+    assert [x.rule for x in detector.check(GateConfig(diversity_min_change=0), drift)] == ["diversity_falling"]
+    assert [x.rule for x in detector.check(GateConfig(diversity_min_change=0.03), drift)] == ["diversity_falling"]

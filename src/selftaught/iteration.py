@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from selftaught.records import Problem, sample_id
@@ -38,6 +39,11 @@ class Iteration:
     def trainer_steps(self) -> int:
         """The trainer's configured steps per train stage (methods scale it)."""
         return self.cfg.trainer.steps
+
+    def iter_dir(self, k: int | None = None) -> Path:
+        """The run's directory of iteration ``k`` (default: this one): ``out_dir`` is
+        ``<run>/iter_k/checkpoint``, so methods find earlier iterations' files here."""
+        return Path(self.out_dir).parents[1] / f"iter_{self.k if k is None else k:03d}"
 
     def seed(self, stage: str) -> int:
         """A seed per (run seed, iteration, stage): re-running a stage reproduces it."""

@@ -108,8 +108,9 @@ class _Slots:
 
         self.lean, self.prompts, self.rows, self.B = lean, prompts, rows, B
         # the cache starts with room for FIRST_NEW new tokens and doubles when a row needs more (step)
-        self.full = max(len(p.ids) for p in prompts) + max_new + 1
-        self.cap = min(self.full, max(len(p.ids) for p in prompts) + FIRST_NEW + 1)
+        longest = max(len(p.ids) for p in prompts)
+        self.full = longest + max_new + 1
+        self.cap = min(self.full, longest + FIRST_NEW + 1)
         lean.new_cache(B, self.cap)
         self.row = [-1] * B  # row decoded in each slot, -1 when free
         self.trackers: list = [None] * B

@@ -94,8 +94,7 @@ def prm_dir(cfg: Config, it) -> str | None:
         return cfg.prm
     if it.k < 1:
         return None
-    run = Path(it.out_dir).parents[1]  # <run>/iter_k/checkpoint
-    return str(run / f"iter_{it.k if cfg.retrain else 1:03d}" / "prm")
+    return str(it.iter_dir(it.k if cfg.retrain else 1) / "prm")
 
 
 class StarPRM:

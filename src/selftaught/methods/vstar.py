@@ -67,7 +67,7 @@ class Config(F.SampleConfig):
 
 
 def verifier_dir(it, k: int | None = None) -> Path:
-    return Path(it.out_dir).parents[1] / f"iter_{it.k if k is None else k:03d}" / "verifier"
+    return it.iter_dir(k) / "verifier"
 
 
 def sequence_logps(model_dir: str, task, rows: list[dict], batch_size: int = 64) -> list[float]:
@@ -147,20 +147,21 @@ class VStar:
             r["problem_json"] = None
         return seed_rows + pool_rows
 
-    def _all_pairs(self, it, seed_rows: list[dict]) -> list[dict]:
-        """This iteration's pairs and those of every earlier one (the paper accumulates)."""
-        c, out = self.cfg, pairs(seed_rows, self.cfg.max_pairs_per_problem, it.cfg.seed)
+    def _earlier_pairs(self, it) -> list[dict]:
+        """The pairs of every earlier iteration (the paper accumulates them)."""
+        out = []
         for k in range(1, it.k):
-            f = Path(it.out_dir).parents[1] / f"iter_{k:03d}" / "samples.parquet"
+            f = it.iter_dir(k) / "samples.parquet"
             if f.is_file():
-                out += pairs([r for r in read_parquet(f) if r["phase"] == SEED], c.max_pairs_per_problem, it.cfg.seed)
+                out += pairs([r for r in read_parquet(f) if r["phase"] == SEED], self.cfg.max_pairs_per_problem,
+                             it.cfg.seed)
         return out
 
     def _train_verifier(self, it, seed_rows: list[dict]) -> dict:
-        train = self._all_pairs(it, seed_rows)
+        new = pairs(seed_rows, self.cfg.max_pairs_per_problem, it.cfg.seed)
+        train = new + self._earlier_pairs(it)
         out = verifier_dir(it)
-        metrics = {"vstar/pairs": len(train), "vstar/pairs_new": len(pairs(seed_rows, self.cfg.max_pairs_per_problem,
-                                                                           it.cfg.seed))}
+        metrics = {"vstar/pairs": len(train), "vstar/pairs_new": len(new)}
         if (out / "config.json").is_file():  # a resumed select stage: the verifier is already there
             return metrics
         if not train:

@@ -154,9 +154,10 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=None, help="model cache (default: ~/.cache/selftaught's)")
     ap.add_argument("--show", action="store_true", help="print the table of the saved results")
     ap.add_argument("--collect", type=Path, default=None, help="rebuild the results from the runs under this --out")
+    ap.add_argument("--dest", type=Path, default=OUT, help="results file (default: results/prm.json)")
     args = ap.parse_args()
     if args.show:
-        return table(json.loads(OUT.read_text()))
+        return table(json.loads(args.dest.read_text()))
     if args.collect:
         return collect(args.collect, args.arms)
     peak = matmul_peak()
@@ -170,7 +171,7 @@ def main() -> None:
     data = {"meta": _cli.meta(COMMON), "matmul_peak_gflops": round(peak, 1), "eval_per_group": 50, "arms": arms}
     if "star_prm" in arms:
         data["rerank"] = rerank(out, cache, "star_prm", iterations)
-    _cli.save(OUT, data, t0, table)
+    _cli.save(args.dest, data, t0, table)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """A real 2-round micro-run of the label-free easy-to-hard method on the tiny model:
 the walk samples only unlabeled levels, from the lowest up, and stops at the first
-level below the agreement threshold; the curriculum is recomputed from the rows on
+level not mastered (below the agreement threshold, or never taught in an earlier
+round: so round 1 learns level 4 only); the curriculum is recomputed from the rows on
 disk, so a resumed run (select and later stages re-run) records the same one."""
 
 import json
@@ -11,7 +12,7 @@ import pyarrow.parquet as pq
 from selftaught import loop
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "easy_to_hard_arithmetic.yaml"
-SMALL = ["task.pool_digits=[1,6]", "task.eval_digits=[1,6]", "method.problems_per_iteration=12",
+SMALL = ["task.seed_digits=[1,3]", "warm_start_steps=200", "task.pool_digits=[1,6]", "task.eval_digits=[1,6]", "method.problems_per_iteration=12",
          "method.probe_problems=4", "method.samples_per_problem=4", "method.max_new_tokens=72", "eval.max_new_tokens=72"]
 
 
@@ -26,6 +27,7 @@ def test_walk_labels_and_resume(micro):
     metrics = metrics_of(root)
     assert [m["iteration"] for m in metrics] == [0, 1, 2]
     levels = [str(d) for d in range(1, 7)]
+    learned: set[str] = set()  # levels with kept rows in earlier rounds
     for k in (1, 2):
         rows = pq.read_table(root / f"iter_{k:03d}" / "samples.parquet").to_pylist()
         walked = sorted({r["level"] for r in rows}, key=int)
@@ -33,8 +35,12 @@ def test_walk_labels_and_resume(micro):
         assert all(r["group"] == r["level"] for r in rows)
         m = metrics[k]
         agree = [m[f"curriculum/agreement/{lv}"] for lv in walked]
-        assert all(a >= 0.5 for a in agree[:-1])  # every level walked past was mastered
-        assert m["curriculum/current"] == (walked[-1] if agree[-1] < 0.5 else "none")
+        assert all(a >= 0.5 and lv in learned for a, lv in zip(agree[:-1], walked))  # walked past: mastered
+        last_passed = agree[-1] >= 0.5 and walked[-1] in learned
+        assert m["curriculum/current"] == ("none" if last_passed else walked[-1])
+        if k == 1:
+            assert walked == ["4"]  # nothing taught yet: the first unlabeled level is the current one
+        learned |= {r["level"] for r in rows if r["kept"]}
         for lv in walked:  # the current level gets its full share, the others the probe
             n = len({r["problem_id"] for r in rows if r["level"] == lv})
             assert n == (12 if lv == m["curriculum/current"] else 4)

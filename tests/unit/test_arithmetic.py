@@ -50,6 +50,22 @@ def test_positions_couple_digits_across_operands_lines_and_answer():
     assert all(isinstance(tr.feed(c), int) for c in "++||\n\n==99,,abc")
 
 
+def test_line_one_is_written_from_the_same_offset_at_every_length():
+    # the token each scratchpad line's first character is predicted from (the prompt's
+    # closing newline for line 1, the previous line's newline after) sits at one offset
+    # from that line's a-digit, whatever the operands' length, hint or no hint
+    offsets = set()
+    for a, b in [(7, 5), (345, 78), (12345678, 87654321), (10**15 + 7, 9 * 10**15)]:
+        for hint in ("", "|" + str(a + b)[::-1]):
+            text = f"{str(a)[::-1]}+{str(b)[::-1]}{hint}\n" + scratchpad(a, b)
+            tr = Positions()
+            pos = [tr.feed(c) for c in text]
+            lines = [i + 1 for i, c in enumerate(text) if c == "\n"][:-1]  # first character of each line
+            for n, start in enumerate(lines[:len(str(a))]):
+                offsets.add(pos[start - 1] - pos[n])  # query position minus a_n's position
+    assert offsets == {-4}  # 4 ids before a_n: W - 12, the newline of the line before
+
+
 def test_splits_disjoint_by_construction_and_grouped():
     t = Arithmetic(Config(seed_size=300, pool_size=700, eval_per_group=20))
     pool, seed, held = t.train_pool(), t.seed_set(), t.eval_set()

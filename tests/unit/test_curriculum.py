@@ -59,6 +59,39 @@ def test_walk_climbs_mastered_levels_and_samples_the_current_one_in_full():
     assert curriculum.frontier(rows, ["1", "2", "3", "4", "5"], 0.4).current is None  # every walked level passed
 
 
+def test_a_level_never_taught_is_not_mastered_however_much_the_model_agrees_on_it():
+    pool = [p for lv in ["1", "2", "3", "4"] for p in problems(lv, 10)]
+    calls: list = []
+    agree = {"2": 1.0, "3": 1.0, "4": 1.0}
+    rows = curriculum.walk(curriculum.ByGroup(pool), 1, fake_sampler(agree, calls), probe=2, full=6,
+                           advance_at=0.9, seed=0, learned={"2"})
+    assert calls == [("2", 2), ("3", 2), ("3", 4)]  # 2 was taught: passed; 3 was not: learned now, in full
+    levels = ["1", "2", "3", "4"]
+    front = curriculum.frontier(rows, levels, 0.9, {"2"})
+    assert front.current == "3" and front.mastered == ["2"]
+    assert curriculum.frontier(rows, levels, 0.9).current is None  # agreement alone: 3 would count as mastered
+    calls.clear()
+    curriculum.walk(curriculum.ByGroup(pool), 1, fake_sampler(agree, calls), probe=2, full=6, advance_at=0.9, seed=0)
+    assert calls == [("2", 2), ("3", 2), ("4", 2)]  # without learned: up to the top, nothing in full
+
+
+def test_learned_levels_are_the_levels_of_earlier_rounds_kept_rows(tmp_path):
+    from selftaught.iteration import Iteration
+    from selftaught.store import write_parquet
+
+    for k, rows in [(1, [{"level": "4", "kept": True}, {"level": "5", "kept": False}]),
+                    (2, [{"level": "4", "kept": True}, {"level": "5", "kept": True}]),
+                    (3, [{"level": "6", "kept": True}])]:
+        (tmp_path / f"iter_{k:03d}").mkdir()
+        write_parquet(tmp_path / f"iter_{k:03d}" / "samples.parquet", rows)
+    cfg = SimpleNamespace(seed=0, trainer=SimpleNamespace(steps=10), mix=None)
+    it = lambda k: Iteration(k, cfg, TASK, None, None, "B", "L", "h", str(tmp_path / f"iter_{k:03d}" / "checkpoint"))
+    assert E.learned_levels(it(1), E.Config()) == set()
+    assert E.learned_levels(it(2), E.Config()) == {"4"}  # 5 was sampled in round 1 but nothing of it kept
+    assert E.learned_levels(it(3), E.Config()) == {"4", "5"}  # round 3's own rows never count
+    assert E.learned_levels(it(3), E.Config(advance="agreement")) is None
+
+
 def test_walk_draws_are_seeded_and_differ_by_level():
     pool = [p for lv in ["1", "2"] for p in problems(lv, 50)]
     ids = lambda seed: [r["problem_id"] for r in curriculum.walk(

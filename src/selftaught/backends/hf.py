@@ -157,9 +157,9 @@ class HFBackend:
         eos = tok.eos_token_id
         done = torch.zeros(nb, dtype=torch.bool, device=dev)
         out: list[list[int]] = [[] for _ in batch]
-        cache = DynamicCache(config=model.config)
+        cache = {_cache_kwarg(model): DynamicCache(config=model.config)}
         with torch.inference_mode():
-            logits = model(input_ids=input_ids, attention_mask=attn, position_ids=pos, past_key_values=cache,
+            logits = model(input_ids=input_ids, attention_mask=attn, position_ids=pos, **cache,
                            use_cache=True, logits_to_keep=1).logits[:, -1]
             for _ in range(max_new):
                 nxt = _pick(logits, temperature, top_p, gen)
@@ -177,8 +177,17 @@ class HFBackend:
                     step_pos, next_pos = next_pos, next_pos + 1
                 attn = torch.cat([attn, (~done).long()[:, None]], dim=1)
                 logits = model(input_ids=nxt[:, None], attention_mask=attn, position_ids=step_pos[:, None],
-                               past_key_values=cache, use_cache=True).logits[:, -1]
+                               **cache, use_cache=True).logits[:, -1]
         return tok.batch_decode(out, skip_special_tokens=True)
+
+
+def _cache_kwarg(model) -> str:
+    """The forward argument that takes the KV cache: ``cache`` in recent transformers 5.x,
+    where ``past_key_values`` is deprecated (removal announced for 5.40); earlier
+    releases the pin allows know only ``past_key_values``."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
 def _pick(logits, temperature: float, top_p: float, gen):

@@ -21,9 +21,15 @@ Where we depart:
 - The paper votes across 5 models trained with different seeds, greedy; here
   one model's ``samples_per_problem`` sampled completions vote (TTRL's vote).
 - The paper adds one length per round on a fixed schedule; here a round walks
-  up from the first unlabeled level and stops at the first level whose agreement
-  is below ``advance_at`` (so a round may cover several mastered levels, which
-  then replay with fresh labels, and a forgotten level is learned again).
+  up from the first unlabeled level and stops at the first level not mastered:
+  with ``advance: learned`` (default) a level is mastered once the model was
+  trained on it in an earlier round and its agreement reaches ``advance_at``, so
+  at most one new level enters per round, as in the paper, but only when the
+  model is ready for it; earlier levels replay with fresh labels, and a
+  forgotten level is learned again. ``advance: agreement`` (agreement alone) lets
+  a model skip levels it agrees with itself on without having been taught them;
+  on the tiny model that sent it one level too far, to labels mostly wrong
+  (``curriculum.py``).
 - The paper's length filter keeps outputs of length n or n+1 for n-digit
   addition; here it is the task's ``Graded.answer_lengths`` (arithmetic: the same).
 - Training accumulates every round's kept rows and mixes in the labeled seed
@@ -43,6 +49,7 @@ from pydantic import Field
 
 from selftaught import curriculum
 from selftaught.methods import _filter as F
+from selftaught.store import read_parquet
 from selftaught.verifiers.vote import majority_vote
 
 
@@ -54,6 +61,8 @@ class Config(F.SampleConfig):
     min_majority_ratio: float = Field(0.6, ge=0, le=1, description="vote: keep a problem's label only with this majority share (paper: 0.6)")
     length_filter: bool = Field(True, description="vote: drop labels whose length the level cannot have (task's Graded.answer_lengths)")
     advance_at: float = Field(0.9, gt=0, le=1, description="agreement on a level at which the next level enters the pool")
+    advance: Literal["learned", "agreement"] = Field(
+        "learned", description="learned: a level counts as mastered only once trained on in an earlier round; agreement: agreement alone")
     probe_problems: int = Field(16, ge=1, description="problems per level sampled on the way up to the current level")
     problems_per_iteration: int | None = Field(128, description="problems of the current level per round")
     start_level: str | None = Field(None, description="first level walked (None: the first level without labeled seed problems)")
@@ -73,6 +82,19 @@ def start_index(it, levels: list[str], cfg: Config) -> int:
         return levels.index(cfg.start_level)
     labeled = {str(p.group) for p in it.task.seed_set()}
     return next((i for i, lv in enumerate(levels) if lv not in labeled), len(levels))
+
+
+def learned_levels(it, cfg: Config) -> set[str] | None:
+    """The levels earlier rounds trained on (levels of their kept rows), read from
+    their ``samples.parquet``; None with ``advance: agreement``."""
+    if cfg.advance == "agreement":
+        return None
+    out: set[str] = set()
+    for k in range(1, it.k):
+        path = it.iter_dir(k) / "samples.parquet"
+        if path.is_file():
+            out |= {str(r["level"]) for r in read_parquet(path) if r.get("kept") and r.get("level") is not None}
+    return out
 
 
 def keep_rule(cfg: Config, graded):
@@ -124,7 +146,7 @@ class EasyToHard:
         return curriculum.walk(graded, start_index(it, levels, self.cfg),
                                lambda ps: blind_answers(it, F.sample(it, ps, self.cfg)),
                                probe=self.cfg.probe_problems, full=self.cfg.problems_per_iteration or 10**9,
-                               advance_at=self.cfg.advance_at, seed=it.seed("draw"))
+                               advance_at=self.cfg.advance_at, seed=it.seed("draw"), learned=learned_levels(it, self.cfg))
 
     def select(self, it, rows: list[dict]) -> tuple[list[dict], list[dict], dict]:
         graded = it.task.graded([it.problems[r["problem_id"]] for r in rows])
@@ -135,7 +157,7 @@ class EasyToHard:
         ok, why = keep_rule(self.cfg, graded)
         F.cap_per_problem(rows, ok, self.cfg.max_per_problem, it.seed("select"), why_not=why)
         levels = graded.levels()
-        front = curriculum.frontier(rows, levels, self.cfg.advance_at)
+        front = curriculum.frontier(rows, levels, self.cfg.advance_at, learned_levels(it, self.cfg))
         kept = [r for r in rows if r["kept"]]
         metrics = {**label_metrics(rows, levels), **{f"curriculum/agreement/{lv}": a for lv, a in front.agreement.items()},
                    "curriculum/current": front.current or "none", "curriculum/levels_walked": len(front.agreement),

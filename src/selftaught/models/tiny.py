@@ -24,7 +24,7 @@ from selftaught.models.loading import cache_dir
 # ~0.6M parameters: small enough to train in a couple of minutes on 2 cores.
 ARCH = dict(hidden_size=128, intermediate_size=384, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=4)
 WARM_START = dict(batch_size=64, lr=2e-3)  # steps come from the recipe (warm_start_steps)
-VERSION = 1  # bump when the recipe of the tiny model changes; old caches are then ignored
+VERSION = 2  # bump when the recipe of the tiny model changes; old caches are then ignored
 SPECIALS = ["<pad>", "<eos>", "<unk>"]
 
 

@@ -17,7 +17,8 @@ digits in our prototype, with RoPE, no positions or index markers alike). *Posit
 arXiv 2405.20671) gives digit i of each operand, of the hint, scratchpad line i
 and answer digit i position ids at fixed offsets inside a block of ``W`` ids, so
 "which digits go together" is a fixed relative offset the model learns once, for
-any length. ``Positions`` computes those ids token by token, for training and
+any length; the prompt's closing newline, from which line 1 is written, sits
+where a line before line 1 would end (``LINE_START``). ``Positions`` computes those ids token by token, for training and
 sampling alike.
 
 Splits are disjoint by construction: a hash of the problem decides whether it
@@ -39,6 +40,13 @@ from selftaught.tasks import Task
 
 ALPHABET = "0123456789+=,|\n"
 W, B = 16, 8  # block width and first block of the position-coupling layout
+# Where the prompt's closing newline sits: where the newline of a line -1 would, so the
+# first scratchpad line is read from the same offset (W - 12 = 4 before a_0) as every
+# later line is from the newline before it. At the prompt's natural place (after the
+# last digit of b) that offset grows with the operands' length, and the tiny model
+# misread a_0 at lengths it had not seen: 13 of 14 wrong 10-digit sums had line 1
+# wrong after a 1-8 digit seed (the same cause as the frontier's wrong working).
+LINE_START = B - W + 12
 
 
 class Config(Component):
@@ -117,16 +125,19 @@ class Positions:
             self.state, self.i = ("b", 0) if tok == "+" else ("a", self.i + 1)
             return blk
         if s == "b":
-            if tok in "|\n":
-                self.state, self.i = ("h" if tok == "|" else "lines"), 0
+            if tok == "\n":
+                self.state, self.i = "lines", 0
+                return LINE_START
+            if tok == "|":
+                self.state, self.i = "h", 0
             else:
                 self.i += 1
             return blk + 1
         if s == "h":  # the hint (answer digits)
             if tok == "\n":
                 self.state, self.i = "lines", 0
-            else:
-                self.i += 1
+                return LINE_START
+            self.i += 1
             return blk + 2
         if s == "lines":
             if self.j == 0 and tok == "=":  # the answer line: "=" is a virtual answer digit at block -1

@@ -108,3 +108,38 @@ def test_eval_strategy_maj_at_k_in_a_run(micro):
     assert len(ev) == 3 * len(finals) and m["eval/acc_n"] == len(finals) and m["eval/strategy"] == "maj@3"
     assert m["eval/acc"] == sum(r["correct"] for r in finals) / len(finals)
     assert m["eval/generations_per_problem"] == 3
+
+
+def test_self_rewarding_eft_seed_stage_then_self_rewarding(micro):
+    """Iteration 1 is the EFT + IFT seed (SFT on judge examples whose score follows the
+    verifier, and on reference solutions); iteration 2 is Self-Rewarding from the
+    seeded model, on prompts that are neither EFT problems nor held out."""
+    from selftaught import registry
+    from selftaught.verifiers.judge import parse_score
+
+    cfg = micro("name=sr-eft", "method.problems_per_iteration=6", "method.candidates=3", "method.judge_samples=1",
+                "method.judge_max_new_tokens=12", "method.eft.problems=6", "method.eft.candidates=3",
+                "method.eft.trainer.steps=3", "method.eft.trainer.batch_size=8", "mix.dedup=none",
+                "mix.natural_fraction=0", recipe=RECIPES / "self_rewarding_arithmetic.yaml")
+    root = loop.run(cfg).root
+    task = registry.build("task", cfg.task)
+    held = {p.id for p in task.eval_set()}
+    seed_ids = {p.id for p in task.seed_set()}
+    eft_samples, eft_train = rows(root, 1, "samples"), rows(root, 1, "train")
+    assert len(eft_samples) == 6 * 3 and {s["problem_id"] for s in eft_samples} <= seed_ids  # labeled seed problems
+    judged = [t for t in eft_train if t["source"] == "eft"]
+    ift = [t for t in eft_train if t["source"] == "ift"]
+    by_id = {s["sample_id"]: s for s in eft_samples}
+    assert judged and len(ift) == 6 and all("additive 5-point" in t["prompt"] for t in judged)
+    for t in judged:  # the target's score is the verifier's verdict on the judged candidate
+        assert parse_score(t["completion"]) == (5.0 if by_id[t["sample_id"]]["correct"] else 1.0)
+        assert by_id[t["sample_id"]]["completion"] in t["prompt"]
+    p_of = {p.id: p for p in task.seed_set()}
+    assert all(t["completion"] == p_of[t["problem_id"]].rationale for t in ift)  # the reference solutions
+    m1 = metrics(root, 1)
+    assert m1["eft/stage"] == 1 and m1["eft/examples"] == len(judged) and "train/loss" in m1
+    assert m1["train/init"] == metrics(root, 0)["model"]
+    sr = rows(root, 2, "samples")
+    assert len(sr) == 6 * 3 and all(s["checkpoint"] == str(root / "iter_001" / "checkpoint") for s in sr)
+    assert not {s["problem_id"] for s in sr} & (held | {s["problem_id"] for s in eft_samples})
+    assert all("additive 5-point" in s["judge_prompt"] for s in sr) and "judge/parsed_frac" in metrics(root, 2)

@@ -11,7 +11,13 @@ What it does, in two stages:
 
 Principles come from a user file (``principles: path``; format in the shipped
 ``templates/constitution.txt``: blocks with ``critique:``, ``revision:`` and
-``choose:`` lines); the prompts are ``templates/cai_*.txt``.
+``choose:`` lines); the prompts are ``templates/cai_*.txt``. A principle may also
+carry a program ``check:`` (``format``, ``max_words N``, ``forbidden w1, w2``;
+``methods/_constitution.py``, ``templates/constitution_checkable.txt``): then each
+iteration reports its satisfaction (SL: ``cai/satisfied/draft/<name>`` vs
+``cai/satisfied/revision/<name>``; RL: ``cai/satisfied/sample/<name>``) and how
+often the AI labels pick the response the program prefers
+(``cai/label_program_agreement``).
 
 Where we depart:
 - RL stage: DPO directly on the AI-labeled pairs instead of training a
@@ -24,27 +30,35 @@ Where we depart:
   tasks have checkable answers; ``require_correct`` (off: paper) keeps only
   revisions the verifier accepts. Gold agreement of the labels is reported.
 - SL training continues from the current model (paper: the pretrained model).
+- The feedback model is by default the current policy (``feedback: current``);
+  the paper labels with a pretrained LM apart from the policy (``feedback: base``,
+  the run's starting model). On SmolLM2 the SL-CAI model stops answering the
+  labeling prompt at all (benchmarks/cai_checkable.py), so its recipe uses ``base``.
 
 Run it: ``selftaught run recipes/cai_arithmetic.yaml`` (trainer ``dpo`` for the
-RL stage; ``sl_trainer`` configures the SFT of the SL stage).
+RL stage; ``sl_trainer`` configures the SFT of the SL stage);
+``selftaught run recipes/cai_checkable_smollm2.yaml`` for the checkable
+constitution on SmolLM2 (``benchmarks/cai_checkable.py`` measures it).
 """
 
 from __future__ import annotations
 
 import random
 import re
-from pathlib import Path
+from dataclasses import replace
+from typing import Literal
 
 from pydantic import Field
 
 from selftaught import registry, templates
 from selftaught.methods import MethodConfig, Needs
+# the constitution file and its program checks; FIELDS and load_principles are re-exported as cai's own
+from selftaught.methods._constitution import FIELDS, label_agreement, load_principles, satisfaction  # noqa: F401
 from selftaught.records import with_columns
 from selftaught.trainers import sft
 
-FIELDS = ("critique", "revision", "choose")
-EXTRA = {"principle": None, "critique": None, "draft": None, "draft_id": None, "label": None,
-         "label_raw": None, "label_raw_swapped": None, "pair_id": None}
+EXTRA = {"principle": None, "principle_id": None, "critique": None, "draft": None, "draft_id": None, "label": None,
+         "label_raw": None, "label_raw_swapped": None, "label_checkpoint": None, "pair_id": None}
 
 
 class Config(MethodConfig):
@@ -58,6 +72,9 @@ class Config(MethodConfig):
     critique_max_new_tokens: int = Field(128, description="budget of a critique")
     require_correct: bool = Field(False, description="SL: train only on revisions the verifier accepts (off in the paper)")
     swap_check: bool = Field(True, description="RL: ask each pair in both orders; keep it only if the answers agree")
+    feedback: Literal["current", "base"] = Field(
+        "current", description="RL: the model that labels the pairs: the current policy, or the run's starting model "
+        "(paper: a pretrained LM, apart from the policy)")
     sl_trainer: sft.Config = Field(sft.Config(steps=50, lr=1e-5, batch_size=8), description="the SFT of the SL stage")
 
     def needs(self, iterations: int) -> Needs:
@@ -65,36 +82,6 @@ class Config(MethodConfig):
         if iterations > self.sl_iterations:
             return Needs(trainer=("dpo",), why=f" in its RL stage (iterations > method.sl_iterations={self.sl_iterations})")
         return Needs(trainer=())
-
-
-def load_principles(name_or_path: str) -> list[dict]:
-    """Principles as dicts with critique/revision/choose; errors name file and line."""
-    path = Path(name_or_path).expanduser()
-    path = path if path.is_file() else templates.HERE / f"{name_or_path}.txt"
-    if not path.is_file():
-        raise FileNotFoundError(f"cai: principles file {name_or_path!r} not found")
-    out, cur, start = [], {}, 1
-    for n, line in enumerate([*path.read_text().splitlines(), ""], 1):
-        line = line.strip()
-        if line.startswith("#"):
-            continue
-        if not line:
-            if cur:
-                missing = [f for f in FIELDS if f not in cur]
-                if missing:
-                    raise ValueError(f"{path}, line {start}: principle lacks field(s) {', '.join(missing)}")
-                out.append(cur)
-            cur = {}
-            continue
-        key, sep, value = line.partition(":")
-        if not sep or key.strip() not in FIELDS:
-            raise ValueError(f"{path}, line {n}: expected `critique:`, `revision:` or `choose:`, got {line[:40]!r}")
-        if not cur:
-            start = n
-        cur[key.strip()] = value.strip()
-    if not out:
-        raise ValueError(f"{path}: no principles")
-    return out
 
 
 def parse_choice(text: str | None) -> str | None:
@@ -138,7 +125,8 @@ class CAI:
                                    phase="draft"))
         rows = list(current)
         for rnd in range(c.revisions):
-            picks = [self.principles[i] for i in self._pick(it, f"principle{rnd}", len(problems))]
+            ids = self._pick(it, f"principle{rnd}", len(problems))
+            picks = [self.principles[i] for i in ids]
             base = [dict(prompt=it.task.prompt(p), draft=r["completion"]) for p, r in zip(problems, current)]
             prompts = [templates.fill(crit_t, critique_request=pr["critique"], **b) for pr, b in zip(picks, base)]
             critiques = it.sample(problems, 1, temperature=0.0, max_new_tokens=c.critique_max_new_tokens,
@@ -148,9 +136,9 @@ class CAI:
                        for pr, cr, b in zip(picks, critiques, base)]
             revised = it.sample(problems, 1, temperature=0.0, max_new_tokens=c.max_new_tokens,
                                 phase=f"revise{rnd}", prompts=prompts)
-            for r, prev, pr, cr in zip(revised, current, picks, critiques):
-                _extra([r], principle=pr["critique"], critique=cr["completion"], draft=prev["completion"],
-                       draft_id=prev["sample_id"])
+            for r, prev, i, cr in zip(revised, current, ids, critiques):
+                _extra([r], principle=self.principles[i]["critique"], principle_id=i, critique=cr["completion"],
+                       draft=prev["completion"], draft_id=prev["sample_id"])
             rows += revised
             current = revised
         return rows
@@ -160,20 +148,23 @@ class CAI:
         rows = _extra(it.sample(problems, 2, temperature=c.temperature, max_new_tokens=c.max_new_tokens,
                                 phase="sample"))
         firsts, seconds = rows[0::2], rows[1::2]
-        picks = [self.principles[i] for i in self._pick(it, "principle", len(problems))]
+        ids = self._pick(it, "principle", len(problems))
+        picks = [self.principles[i] for i in ids]
 
         def ask(order, phase):
             prompts = [templates.fill(choose_t, prompt=x["prompt"], question=pr["choose"], a=a["completion"],
                                       b=b["completion"]) for x, pr, (a, b) in zip(firsts, picks, order)]
-            return [o["completion"] for o in it.sample(problems, 1, temperature=0.0, max_new_tokens=8,
-                                                        phase=phase, prompts=prompts)]
+            return [o["completion"] for o in judge.sample(problems, 1, temperature=0.0, max_new_tokens=8,
+                                                           phase=phase, prompts=prompts)]
 
+        judge = it if c.feedback == "current" else feedback_model(it)
         raw = ask(list(zip(firsts, seconds)), "label")
         swapped = ask(list(zip(seconds, firsts)), "label_swapped") if c.swap_check else [None] * len(problems)
-        for a, b, pr, x, y in zip(firsts, seconds, picks, raw, swapped):
+        for a, b, i, x, y in zip(firsts, seconds, ids, raw, swapped):
             label = choice_label(parse_choice(x), parse_choice(y) if c.swap_check else "skip")
             for r in (a, b):
-                r.update(principle=pr["choose"], label=label, label_raw=x, label_raw_swapped=y, pair_id=a["sample_id"])
+                r.update(principle=self.principles[i]["choose"], principle_id=i, label=label, label_raw=x,
+                         label_raw_swapped=y, label_checkpoint=judge.model, pair_id=a["sample_id"])
         return rows
 
     def select(self, it, rows: list[dict]) -> tuple[list[dict], list[dict], dict]:
@@ -189,9 +180,9 @@ class CAI:
                     # the plain task prompt: no critique or revision request in the training example
                     train.append({"prompt": it.task.prompt(it.problem_of(r)), "completion": r["completion"], "source": "cai_sl",
                                   "sample_id": r["sample_id"], "problem_id": r["problem_id"]})
-            return rows, train, sl_metrics(rows)
+            return rows, train, sl_metrics(rows, self.principles)
         rows, train = rl_pairs(rows)
-        return rows, train, rl_metrics(rows, train)
+        return rows, train, rl_metrics(rows, train, self.principles)
 
     def train(self, it, rows: list[dict]) -> dict:
         """RL stage: DPO from and against the current model; SL stage: ``sl_trainer`` on the revisions."""
@@ -201,12 +192,23 @@ class CAI:
         return {**m, "train/init": it.model}
 
 
-def sl_metrics(rows: list[dict]) -> dict:
+def feedback_model(it):
+    """The iteration as seen by a feedback model that is the run's starting model (``feedback: base``)."""
+    from selftaught.models.loading import checkpoint_hash
+
+    return replace(it, model=it.base_model, model_hash=checkpoint_hash(it.base_model))
+
+
+def sl_metrics(rows: list[dict], principles: list[dict] = ()) -> dict:
+    """Correctness of drafts and final revisions, and how many of each satisfy the
+    constitution's program checks (``cai/satisfied/draft/*`` -> ``cai/satisfied/revision/*``)."""
     drafts = [r for r in rows if r["phase"] == "draft"]
     last = [r for r in rows if r["kept"] or r["select_reason"].startswith("revision rejected")]
     return {"cai/stage_sl": 1, "cai/draft_correct_frac": sum(r["correct"] for r in drafts) / max(1, len(drafts)),
             "cai/revision_correct_frac": sum(r["correct"] for r in last) / max(1, len(last)),
-            "cai/revision_changed_frac": sum(r["completion"] != r["draft"] for r in last) / max(1, len(last))}
+            "cai/revision_changed_frac": sum(r["completion"] != r["draft"] for r in last) / max(1, len(last)),
+            **satisfaction([r["completion"] for r in drafts], principles, "cai/satisfied/draft"),
+            **satisfaction([r["completion"] for r in last], principles, "cai/satisfied/revision")}
 
 
 def choice_label(first_order: str | None, swapped_order: str | None) -> str:
@@ -240,7 +242,7 @@ def rl_pairs(rows: list[dict]) -> tuple[list[dict], list[dict]]:
     return rows, train
 
 
-def rl_metrics(rows: list[dict], train: list[dict]) -> dict:
+def rl_metrics(rows: list[dict], train: list[dict], principles: list[dict] = ()) -> dict:
     firsts = rows[0::2]
     n = max(1, len(firsts))
     raw = [parse_choice(r["label_raw"]) for r in firsts]
@@ -252,6 +254,30 @@ def rl_metrics(rows: list[dict], train: list[dict]) -> dict:
            "cai/label_a_frac": sum(x == "A" for x in raw) / max(1, sum(x is not None for x in raw))}
     if decisive:
         out["cai/label_gold_agreement"] = sum(by_id[t["sample_id"]]["correct"] for t in decisive) / len(decisive)
+    return {**out, **program_metrics(rows, train, principles, raw)}
+
+
+def program_metrics(rows: list[dict], train: list[dict], principles: list[dict], raw: list[str | None]) -> dict:
+    """RL stage against the constitution's program checks: the responses' satisfaction;
+    the labels' agreement with the program's preference under the principle each pair
+    was asked about -- the kept (order-consistent) labels and the first-order answers
+    before the swap check; and the satisfaction of the chosen vs the rejected responses."""
+    if not any("check" in p for p in principles):
+        return {}
+    ask = [principles[int(a["principle_id"])] for a in rows[0::2]]
+    pairs = list(zip(rows[0::2], rows[1::2], ask))
+    kept, n_kept = label_agreement([(a["completion"], b["completion"], pr, a["label"]) for a, b, pr in pairs])
+    first, n_first = label_agreement([(a["completion"], b["completion"], pr, {"A": "first", "B": "second"}.get(x))
+                                      for (a, b, pr), x in zip(pairs, raw)])
+    by_id = {r["sample_id"]: r for r in rows}
+    out = {**satisfaction([r["completion"] for r in rows], principles, "cai/satisfied/sample"),
+           "cai/label_program_n": n_kept, "cai/label_program_first_order_n": n_first,
+           **satisfaction([t["chosen"] for t in train], principles, "cai/satisfied/chosen"),
+           **satisfaction([by_id[t["rejected_id"]]["completion"] for t in train], principles, "cai/satisfied/rejected")}
+    if kept is not None:
+        out["cai/label_program_agreement"] = kept
+    if first is not None:
+        out["cai/label_program_agreement_first_order"] = first
     return out
 
 

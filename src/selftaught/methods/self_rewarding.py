@@ -13,15 +13,28 @@ candidate pairs of one prompt with different gold verdicts, the fraction the
 judge orders correctly, ties 0.5), the score distribution (``judge/score_hist/*``)
 and response length (``gen/len_chars_mean``, chosen vs rejected).
 
+The seed (``method.eft``, the paper's M1): iteration 1 fine-tunes the starting
+model (SFT, ``eft.trainer``) on IFT data (labeled problems' reference solutions)
+and EFT data (judge prompts of the model's own candidates on those problems ->
+a judgement whose score follows the verifier's verdict; ``methods/_eft.py`` says
+how the targets are made). Self-Rewarding runs from iteration 2 on, its prompts
+excluding the EFT problems; the judge metrics of iteration 2 are the EFT-seeded
+model's, before any self-rewarding training. Without ``eft`` every iteration is
+Self-Rewarding from the given model -- a model never taught to judge, which is
+not the paper's setting.
+
 Where we depart:
-- No EFT/IFT seed fine-tuning step (M1 in the paper): we start from the given
-  model (an instruct model such as SmolLM2-135M-Instruct).
+- EFT targets are synthesized from the verifier, not written by a strong model
+  and filtered by human rankings; IFT data are the task's labeled problems, not
+  Open Assistant conversations (``methods/_eft.py``).
 - Prompts come from the task's train pool instead of being generated few-shot.
 - A judgement we cannot parse is *no score*; a candidate with no parsed score
   never enters a pair (``judge.parse_score``).
 - The reference model of DPO is M_t (TRL default: the model training starts from).
 
-Run it: ``selftaught run recipes/self_rewarding_arithmetic.yaml`` (trainer ``dpo``).
+Run it: ``selftaught run recipes/self_rewarding_arithmetic.yaml`` (trainer ``dpo``);
+with the EFT seed on SmolLM2: ``recipes/self_rewarding_eft_smollm2.yaml``
+(``benchmarks/self_rewarding_eft.py`` runs it next to the no-EFT arm).
 """
 
 from __future__ import annotations
@@ -30,8 +43,10 @@ from collections import defaultdict
 
 from pydantic import Field
 
-from selftaught import templates
+from selftaught import registry, templates
 from selftaught.methods import MethodConfig, Needs
+from selftaught.methods import _eft
+from selftaught.iteration import problem_json
 from selftaught.verifiers.judge import judge
 
 
@@ -46,9 +61,12 @@ class Config(MethodConfig):
     judge_temperature: float = Field(0.7, description="sampling temperature of the judgements (greedy if judge_samples = 1)")
     judge_max_new_tokens: int = Field(192, description="budget of a judgement (the rubric asks for <= 100 words)")
     judge_template: str = Field("judge_additive", description="rubric prompt: shipped template name or a file with {prompt} and {response}")
+    eft: _eft.EFT | None = Field(None, description="iteration 1 is the EFT + IFT seed stage (SFT), the paper's M1 (None: no seed)")
 
     def needs(self, iterations: int) -> Needs:
-        return Needs(trainer=("dpo",), why=" (best-vs-worst preference pairs)")
+        if iterations > (1 if self.eft else 0):
+            return Needs(trainer=("dpo",), why=" (best-vs-worst preference pairs)")
+        return Needs(trainer=())  # the EFT stage alone trains with its own eft.trainer
 
 
 def best_worst_pairs(rows: list[dict]) -> tuple[list[tuple[dict, dict]], dict[str, str]]:
@@ -104,17 +122,48 @@ def _mean(xs) -> float | None:
 class SelfRewarding:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
+        self.template = templates.load(cfg.judge_template, ("prompt", "response"))
+        self.eft_trainer = registry.build("trainer", cfg.eft.trainer) if cfg.eft else None
+
+    def is_eft(self, it) -> bool:
+        return self.cfg.eft is not None and it.k == 1
+
+    def eft_problems(self, it, pool) -> tuple[list, bool]:
+        return _eft.eft_problems(it.task, pool, self.cfg.eft.problems, it.cfg.seed)
 
     def generate(self, it, pool) -> list[dict]:
         c = self.cfg
-        template = templates.load(c.judge_template, ("prompt", "response"))
+        if self.is_eft(it):
+            return self._generate_eft(it, pool)
+        if c.eft:  # the judge is measured, and trained, on problems it was never shown labeled
+            held = {p.id for p in self.eft_problems(it, pool)[0]}
+            pool = [p for p in pool if p.id not in held]
         problems = it.draw(pool, c.problems_per_iteration)
         rows = it.sample(problems, c.candidates, temperature=c.temperature, top_p=c.top_p,
                          max_new_tokens=c.max_new_tokens, phase="sample")
-        return judge(it, rows, template=template, samples=c.judge_samples, temperature=c.judge_temperature,
+        return self._judge(it, rows)
+
+    def _judge(self, it, rows: list[dict]) -> list[dict]:
+        c = self.cfg
+        return judge(it, rows, template=self.template, samples=c.judge_samples, temperature=c.judge_temperature,
                      max_new_tokens=c.judge_max_new_tokens, phase="judge")
 
+    def _generate_eft(self, it, pool) -> list[dict]:
+        """The model's own candidates on the labeled problems (verified in the next stage)."""
+        c = self.cfg
+        problems, from_seed = self.eft_problems(it, pool)
+        rows = it.sample(problems, c.eft.candidates, temperature=c.temperature, top_p=c.top_p,
+                         max_new_tokens=c.max_new_tokens, phase="sample")
+        by_id = {p.id: p for p in problems}
+        for r in rows:  # seed problems are in no split the loop knows (as SPIN's); pool ones need none
+            r["problem_json"] = problem_json(by_id[r["problem_id"]]) if from_seed else None
+        if c.eft.judge_before:
+            return self._judge(it, rows)
+        return [{**r, "judge_prompt": None, "judge_output": None, "judge_scores": None, "judge_score": None} for r in rows]
+
     def select(self, it, rows: list[dict]) -> tuple[list[dict], list[dict], dict]:
+        if self.is_eft(it):
+            return self._select_eft(it, rows)
         pairs, why = best_worst_pairs(rows)
         in_pair = {r["sample_id"] for pair in pairs for r in pair}
         for r in rows:
@@ -125,8 +174,28 @@ class SelfRewarding:
                  for b, w in pairs]
         return rows, train, judge_metrics(rows, train)
 
+    def _select_eft(self, it, rows: list[dict]) -> tuple[list[dict], list[dict], dict]:
+        """EFT rows from every verified candidate (balanced), IFT rows from the problems."""
+        problems = {r["problem_id"]: it.problem_of(r) for r in rows}
+        from_seed = any(r.get("problem_json") for r in rows)
+        train, why = _eft.examples(rows, problems, it.task.prompt, self.cfg.eft, self.template, it.seed("eft"))
+        for r in rows:
+            r.update(kept=why[r["sample_id"]].startswith("eft example"), select_reason=why[r["sample_id"]])
+        m = _eft.metrics(rows, train, from_seed)
+        if self.cfg.eft.judge_before:  # the starting model's judge on these candidates, before it is taught
+            m.update({k: v for k, v in judge_metrics(rows, []).items() if k.startswith("judge/")})
+        if it.cfg.mix.dedup != "none":  # the mix compares completions within a problem: equal verdicts look alike
+            m["eft/warning"] = (f"mix.dedup={it.cfg.mix.dedup} drops EFT examples whose judgements are equal "
+                                "(same problem, same verdict); set mix.dedup=none for the EFT stage")
+            print(f"warning: {m['eft/warning']}", flush=True)
+        return rows, train, m
+
     def train(self, it, rows: list[dict]) -> dict:
-        """DPO from M_t with M_t as the reference."""
+        """The EFT stage: SFT from the starting model; then DPO from M_t with M_t as the reference."""
+        if self.is_eft(it):
+            m = it.train(rows, init=it.model, steps=self.cfg.eft.trainer.steps, trainer=self.eft_trainer,
+                         desc="eft + ift sft")
+            return {**m, "train/init": it.model}
         return it.train(rows, init=it.model, ref_model=it.model, desc="self-rewarding dpo")
 
 
@@ -140,7 +209,8 @@ def judge_metrics(rows: list[dict], train: list[dict]) -> dict:
     pair_gold = [t for t in train if by_id[t["sample_id"]]["correct"] != by_id[t["rejected_id"]]["correct"]]
     out = {
         "select/pairs": len(train), "select/skipped_ties": len({r["problem_id"] for r in rows if r["select_reason"].startswith("tie")}),
-        "judge/parsed_frac": len(scores) / max(1, len(rows)), "judge/score_mean": _mean(scores),
+        "judge/parsed_frac": len(scores) / max(1, len(rows)), "judge/candidates": len(rows),
+        "judge/score_mean": _mean(scores),
         "judge/score_correct_mean": _mean(r["judge_score"] for r in rows if r.get("judge_score") is not None and r["correct"]),
         "judge/score_wrong_mean": _mean(r["judge_score"] for r in rows if r.get("judge_score") is not None and not r["correct"]),
         "judge/gold_pair_agreement": agreement, "judge/gold_pairs": n_gold_pairs,

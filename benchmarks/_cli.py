@@ -38,6 +38,24 @@ def meta(common: list[str], **extra) -> dict:
             "common_overrides": common, **extra}
 
 
+def results_args(ap, name: str, cache_help: str) -> None:
+    """The options every arm-running benchmark shares: --out, --cache, --name, --show."""
+    ap.add_argument("--out", type=Path, default=None, help="where the runs go (default: a temp dir)")
+    ap.add_argument("--cache", type=Path, default=None, help=f"model cache (default: {cache_help})")
+    ap.add_argument("--name", default=name, help="results file: benchmarks/results/<name>.json")
+    ap.add_argument("--show", action="store_true", help="print the table of the saved results")
+
+
+def print_peak() -> float:
+    """Measure and print the box's fp32 matmul peak (every benchmark prints it first)."""
+    from _peak import matmul_peak
+
+    peak = matmul_peak()
+    print(f"fp32 matmul peak: {peak:.0f} GFLOP/s (4096^2, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')})",
+          flush=True)
+    return peak
+
+
 def save(out: Path, data: dict, t0: float, table) -> None:
     """Record the wall time since ``t0``, write ``data`` to ``out``, print ``table(data)``."""
     data["meta"]["wall_s"] = round(time.perf_counter() - t0)

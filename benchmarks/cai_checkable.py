@@ -32,14 +32,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import _cli  # benchmarks/_cli.py: scripts run from this folder
-from _peak import matmul_peak  # the peak helper every benchmark shares
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "cai_checkable_smollm2.yaml"
@@ -152,19 +150,14 @@ def table(data: dict) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", nargs="*", type=int, default=[0])
-    ap.add_argument("--out", type=Path, default=None, help="where the runs go (default: a temp dir)")
-    ap.add_argument("--cache", type=Path, default=None, help="model cache (default: SELFTAUGHT_CACHE or the user's)")
-    ap.add_argument("--name", default="cai_checkable", help="results file: benchmarks/results/<name>.json")
-    ap.add_argument("--show", action="store_true", help="print the table of the saved results")
+    _cli.results_args(ap, "cai_checkable", "SELFTAUGHT_CACHE or the user's")
     args, extra = ap.parse_known_args()
     dest = RESULTS / f"{args.name}.json"
     if args.show:
         return table(json.loads(dest.read_text()))
     from selftaught.models.loading import cache_dir
 
-    peak = matmul_peak()
-    print(f"fp32 matmul peak: {peak:.0f} GFLOP/s (4096^2, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')})",
-          flush=True)
+    peak = _cli.print_peak()
     out = args.out or Path(tempfile.mkdtemp(prefix="bench-cai-checkable-"))
     t0 = time.perf_counter()
     data = {"meta": _cli.meta(extra, recipe=RECIPE.name), "matmul_peak_gflops": round(peak, 1),

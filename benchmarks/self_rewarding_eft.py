@@ -37,7 +37,6 @@ import time
 from pathlib import Path
 
 import _cli  # benchmarks/_cli.py: scripts run from this folder
-from _peak import matmul_peak  # the peak helper every benchmark shares
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "self_rewarding_eft_smollm2.yaml"
 RESULTS = Path(__file__).parent / "results"
@@ -113,17 +112,12 @@ def table(data: dict) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--arms", nargs="*", default=list(ARMS), choices=list(ARMS))
-    ap.add_argument("--out", type=Path, default=None, help="where the runs go (default: a temp dir)")
-    ap.add_argument("--cache", type=Path, default=None, help="model cache (default: $SELFTAUGHT_CACHE or <out>/cache)")
-    ap.add_argument("--name", default="self_rewarding_eft", help="results file: benchmarks/results/<name>.json")
-    ap.add_argument("--show", action="store_true", help="print the table of the saved results")
+    _cli.results_args(ap, "self_rewarding_eft", "$SELFTAUGHT_CACHE or <out>/cache")
     args, extra = ap.parse_known_args()
     dest = RESULTS / f"{args.name}.json"
     if args.show:
         return table(json.loads(dest.read_text()))
-    peak = matmul_peak()
-    print(f"fp32 matmul peak: {peak:.1f} GFLOP/s (4096^2, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')})",
-          flush=True)
+    peak = _cli.print_peak()
     out = args.out or Path(tempfile.mkdtemp(prefix="bench-sr-eft-"))
     cache = args.cache or Path(os.environ.get("SELFTAUGHT_CACHE") or out / "cache")
     t0 = time.perf_counter()

@@ -40,7 +40,6 @@ import time
 from pathlib import Path
 
 import _cli  # benchmarks/_cli.py: scripts run from this folder
-from _peak import matmul_peak  # the peak helper every benchmark shares
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "spin_sft_gap_arithmetic.yaml"
 RESULTS = Path(__file__).parent / "results"
@@ -161,17 +160,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--arms", nargs="*", default=["spin", "sft"], choices=list(ARMS))
     ap.add_argument("--seeds", nargs="*", type=int, default=[0, 1])
-    ap.add_argument("--out", type=Path, default=None, help="where the runs go (default: a temp dir)")
-    ap.add_argument("--cache", type=Path, default=None, help="model cache (default: <out>/cache, built fresh)")
-    ap.add_argument("--name", default="spin_sft_gap", help="results file: benchmarks/results/<name>.json")
-    ap.add_argument("--show", action="store_true", help="print the table of the saved results")
+    _cli.results_args(ap, "spin_sft_gap", "<out>/cache, built fresh")
     args, extra = ap.parse_known_args()
     dest = RESULTS / f"{args.name}.json"
     if args.show:
         return table(json.loads(dest.read_text()))
-    peak = matmul_peak()
-    print(f"fp32 matmul peak: {peak:.0f} GFLOP/s (4096^2, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')})",
-          flush=True)
+    peak = _cli.print_peak()
     out = args.out or Path(tempfile.mkdtemp(prefix="bench-spin-sft-gap-"))
     cache = args.cache or out / "cache"  # one warm start per seed, shared by its arms
     t0 = time.perf_counter()

@@ -6,7 +6,7 @@ import pytest
 # A micro-loop of the built-in demo that runs in seconds: small splits, a tiny
 # warm start, few steps. Integration tests apply these overrides (plus their own).
 MICRO = [
-    "iterations=2", "warm_start_steps=200", "task.seed_size=300", "task.pool_size=300",
+    "iterations=2", "warm_start_steps=400", "task.seed_size=300", "task.pool_size=300",
     "task.eval_digits=[1,4]", "task.eval_per_group=8", "method.problems_per_iteration=48",
     "trainer.steps=8", "trainer.batch_size=16", "backend.batch_size=64", "eval.max_new_tokens=64",
     "method.max_new_tokens=64",

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 from selftaught import loop
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "easy_to_hard_arithmetic.yaml"
-SMALL = ["task.seed_digits=[1,3]", "warm_start_steps=200", "task.pool_digits=[1,6]", "task.eval_digits=[1,6]", "method.problems_per_iteration=12",
+SMALL = ["task.seed_digits=[1,3]", "task.pool_digits=[1,6]", "task.eval_digits=[1,6]", "method.problems_per_iteration=12",
          "method.probe_problems=4", "method.samples_per_problem=4", "method.max_new_tokens=72", "eval.max_new_tokens=72"]
 
 
@@ -44,7 +44,8 @@ def test_walk_labels_and_resume(micro):
         for lv in walked:  # the current level gets its full share, the others the probe
             n = len({r["problem_id"] for r in rows if r["level"] == lv})
             assert n == (12 if lv == m["curriculum/current"] else 4)
-        assert 0.0 <= m["label/acc"] <= 1.0 and m["label/problems"] == len({r["problem_id"] for r in rows})
+        labelled = {r["problem_id"] for r in rows if r["pseudo_label"] is not None}  # some votes may all fail to parse
+        assert 0.0 <= m["label/acc"] <= 1.0 and m["label/problems"] == len(labelled) > 0
         kept = [r for r in rows if r["kept"]]
         assert all(r["vote_answer"] == r["pseudo_label"] and r["majority_ratio"] >= 0.6 for r in kept)
         assert all(len(r["pseudo_label"]) in (int(r["level"]), int(r["level"]) + 1) for r in kept)

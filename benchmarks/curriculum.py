@@ -6,8 +6,9 @@ item 1): ``methods/easy_to_hard.py`` on the tiny model, which has labels only fo
     python benchmarks/curriculum.py --arms vote --seeds 0 1 iterations=12
 
 ``seed=N`` also seeds the tiny model's build unless ``model=<dir>`` names one
-(results/curriculum.json: one model, built once with seed 0, loop seeds 0 and 1;
-its ``command`` says how it was run).
+(results/curriculum.json and curriculum_s1.json: one model, built once with seed 0,
+loop seeds 0 and 1; their ``command`` says how they were run; curriculum_seed1.json
+is the earlier 1-3 digit seed regime on the old position layout).
 
 Arms (the same recipe, recipes/easy_to_hard_arithmetic.yaml, ``method.label=``):
 - ``vote``: TTRL's majority vote (share >= 0.6) + the paper's length filter;

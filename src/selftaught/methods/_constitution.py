@@ -25,11 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from selftaught import templates
+from selftaught.tasks._qa import ANSWER_LINE
 
 FIELDS = ("critique", "revision", "choose")
 OPTIONAL = ("check", "name")
-# The task's final-answer line (tasks/_qa.py asks for 'Answer: <answer>'), as the whole last line.
-_ANSWER_LINE = re.compile(r"(?i)^[\s*#>_-]*(?:the\s+)?(?:final\s+)?answer(?:\s+is)?\s*[:：]\s*\S")
 
 
 @dataclass(frozen=True)
@@ -44,7 +43,7 @@ class Check:
         text = text or ""
         if self.kind == "format":
             lines = [x for x in text.splitlines() if x.strip()]
-            return bool(lines) and bool(_ANSWER_LINE.match(lines[-1]))
+            return bool(lines) and bool(ANSWER_LINE.fullmatch(lines[-1]))  # the task's own answer line, as the last line
         if self.kind == "max_words":
             return len(text.split()) <= self.limit
         return not any(re.search(rf"(?<!\w){re.escape(w)}(?!\w)", text, re.IGNORECASE) for w in self.words)

@@ -25,7 +25,8 @@ from selftaught.tasks import Task
 INSTRUCTION = ("Explain briefly in one or two sentences, then give your final answer on the last line "
                "in the form 'Answer: <answer>'.")
 
-_ANSWER_LINE = re.compile(r"(?im)^[\s*#>_-]*(?:the\s+)?(?:final\s+)?answer\s*(?:is)?\s*[:：]\s*(.+?)\s*$")
+ANSWER_LINE = re.compile(  # the final-answer line (the constitution's format check uses it too)
+    r"(?im)^[\s*#>_-]*(?:the\s+)?(?:final\s+)?answer\s*(?:is)?\s*[:：]\s*(.+?)\s*$")
 _ANSWER_IS = re.compile(r"(?i)\banswer\s+is\s*:?\s*([^\n]+?)\s*(?:\.\s|\.?$|\n)")
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?")
 
@@ -59,7 +60,7 @@ def boxed(text: str) -> str | None:
 def final_answer(text: str) -> str | None:
     """The stated final answer: the last ``Answer:`` line, else ``\\boxed{}``, else
     "the answer is X". Markdown emphasis and a trailing period are dropped."""
-    lines = _ANSWER_LINE.findall(text)
+    lines = ANSWER_LINE.findall(text)
     found = lines[-1] if lines else None
     if found is None or not found.strip():
         found = boxed(text)

@@ -185,3 +185,17 @@ def test_uniforms_are_uniform_and_keyed():
     hist = torch.histc(u.float(), bins=10, min=0, max=1)
     assert float((hist - 2000).abs().max()) < 200
     assert not torch.equal(u, _batching.uniforms(keys, torch.ones_like(keys)))
+
+
+def test_kv_cache_goes_under_the_name_forward_takes():
+    # transformers 5.24 renamed forward's `past_key_values` to `cache` (the old name warns,
+    # removal announced for 5.40); releases the pin allows before that know only the old name
+    class Old(torch.nn.Module):
+        def forward(self, input_ids=None, past_key_values=None, use_cache=None):
+            return None
+
+    class New(torch.nn.Module):
+        def forward(self, input_ids=None, cache=None, use_cache=None):
+            return None
+
+    assert hf._cache_kwarg(Old()) == "past_key_values" and hf._cache_kwarg(New()) == "cache"

@@ -6,6 +6,7 @@ same first-pass sample budget per iteration, same train steps.
     python benchmarks/methods.py --methods rft rest_em    # some; results merge into the JSON
     python benchmarks/methods.py --model smollm2          # the family on SmolLM2 (~30 min)
     OMP_NUM_THREADS=1 python benchmarks/methods.py --jobs 2   # two arms at a time, one thread each
+    OMP_NUM_THREADS=1 python benchmarks/methods.py --jobs 2 --dest benchmarks/results/methods_line_start.json
 
 Each method is the user-facing command (`selftaught run recipes/<m>_arithmetic.yaml`
 + the overrides below) in a subprocess, sharing one model cache so the tiny
@@ -39,9 +40,10 @@ from _peak import matmul_peak  # benchmarks/_peak.py: scripts run from this fold
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "methods.json"
 BUDGET = 2000  # first-pass samples per iteration, as in the default STaR recipe
-# Same trainer for every arm (the default recipe's: retrain 150 steps x 1.2^(k-1), lr 2e-3, batch 64), 5 iterations,
+# Same trainer for every arm (the default recipe's: retrain 80 steps x 1.2^(k-1), lr 2e-3, batch 64; methods.json,
+# before the task's layout fix, used 150 and ReST 74 Improve steps), 5 iterations,
 # the methods as published: no natural data, no extra dedup.
-COMMON = ["seed=0", "iterations=5", "trainer.steps=150", "trainer.lr=2e-3", "trainer.batch_size=64",
+COMMON = ["seed=0", "iterations=5", "trainer.steps=80", "trainer.lr=2e-3", "trainer.batch_size=64",
           "eval.max_new_tokens=160", "mix.natural_fraction=0", "mix.dedup=none"]
 GROW = "method.steps_growth=1.2"
 ARMS = {
@@ -50,7 +52,7 @@ ARMS = {
     "rft": ("rft", [f"method.problems_per_iteration={BUDGET // 4}", "method.samples_per_problem=4", GROW]),
     "rest_em": ("rest_em", [f"method.problems_per_iteration={BUDGET // 4}", "method.samples_per_problem=4", GROW]),
     "rest": ("rest", [f"method.problems_per_iteration={BUDGET // 4}", "method.samples_per_problem=4",
-                      "method.improve_steps=74"]),  # 3 Improve steps x 74 ~ the others' mean 223 steps/iteration
+                      "method.improve_steps=40"]),  # 3 Improve steps x 40 ~ the others' mean 119 steps/iteration
     "best_of_n": ("best_of_n", [f"method.problems_per_iteration={BUDGET // 4}", "method.samples_per_problem=4", GROW]),
     "self_play": ("self_play", [f"method.problems_per_iteration={BUDGET // 4}", "method.samples_per_problem=2",
                                 "method.judge_samples=2", GROW]),
@@ -132,6 +134,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("/tmp/selftaught-bench-methods"), help="where the runs go")
     ap.add_argument("--jobs", type=int, default=1, help="arms run side by side (set OMP_NUM_THREADS to match)")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/selftaught-bench-cache"), help="shared tiny-model cache")
+    ap.add_argument("--dest", type=Path, default=RESULTS, help="results file (default: results/methods.json)")
     args = ap.parse_args()
     arms = ARMS if args.model == "tiny" else SMOL_ARMS
     names = args.methods or list(arms)
@@ -139,7 +142,7 @@ def main() -> None:
         sys.exit(f"--model {args.model} has no arm {', '.join(unknown)}; its arms: {', '.join(arms)}")
     out = args.out if args.model == "tiny" else args.out / "smollm2"
     key = "methods" if args.model == "tiny" else "smollm2"
-    saved = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    saved = json.loads(args.dest.read_text()) if args.dest.is_file() else {}
     results = saved.get(key, {})
     for name in names:
         if (out / name).exists():  # a fresh run each time: never resume a benchmark arm
@@ -160,7 +163,7 @@ def main() -> None:
             return
         with lock:  # saved as each arm ends: a cut-off benchmark keeps what finished
             results[name] = r
-            save(key, {k: results[k] for k in arms if k in results})
+            save(args.dest, key, {k: results[k] for k in arms if k in results})
         Console(stderr=True).print(f"{name}: {r['wall_s']} s")
 
     with ThreadPoolExecutor(args.jobs) as pool:  # threads only wait on subprocesses
@@ -172,15 +175,15 @@ def main() -> None:
         sys.exit(f"failed: {', '.join(failed)}")
 
 
-def save(key: str, results: dict) -> None:
-    data = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+def save(dest: Path, key: str, results: dict) -> None:
+    data = json.loads(dest.read_text()) if dest.is_file() else {}
     data.update({"budget_per_iteration": BUDGET, "common_overrides": COMMON,
                  "machine": f"{platform.machine()}, {os.cpu_count()} cpus", key: results})
     if key == "smollm2":
         data["smollm2_setup"] = {"recipe": str(SMOL_RECIPE.relative_to(ROOT)), "budget_per_iteration": SMOL_BUDGET,
                                  "common_overrides": SMOL_COMMON}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(data, indent=1) + "\n")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(json.dumps(data, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Issue 18's bar: process supervision on the demo task, same budget for every arm.
 
     flock /tmp/heavy.lock env OMP_NUM_THREADS=2 python benchmarks/prm.py          # every arm (~15 min on 2 idle cores)
-    python benchmarks/prm.py --arms star star_prm --iterations 2                   # a subset
+    python benchmarks/prm.py --arms star star_prm --seed 1 --dest benchmarks/results/prm_s1.json   # another seed
     python benchmarks/prm.py --show                                                # the table of the saved results
 
 Arms (each the user-facing ``selftaught run`` in a subprocess, one shared model cache):
@@ -155,7 +155,10 @@ def main() -> None:
     ap.add_argument("--show", action="store_true", help="print the table of the saved results")
     ap.add_argument("--collect", type=Path, default=None, help="rebuild the results from the runs under this --out")
     ap.add_argument("--dest", type=Path, default=OUT, help="results file (default: results/prm.json)")
+    ap.add_argument("--seed", type=int, default=None, help="the runs' seed (default: the recipes', 0)")
     args = ap.parse_args()
+    if args.seed is not None:
+        COMMON.append(f"seed={args.seed}")
     if args.show:
         return table(json.loads(args.dest.read_text()))
     if args.collect:

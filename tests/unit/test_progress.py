@@ -58,3 +58,24 @@ def test_log_lines_outside_a_terminal(monkeypatch):
     assert "iter 1 train: 5/10 steps" in out and "iteration 1 of 3 ·" in out.split("iter 1 train: 5/10")[1]
     assert "run finished: 1 of 3 iterations" in out
     assert progress._run is None  # stage bars after the run carry no run line
+
+
+def test_a_bar_refreshes_its_rate_on_a_clock_not_on_every_advance(monkeypatch):
+    """A sampler advances once per finished row; rich's Task.speed walks every sample
+    of the last 30 s, so computing it per advance made sampling quadratic."""
+    monkeypatch.setattr(progress, "console", Console(file=io.StringIO(), force_terminal=False, width=200))
+    monkeypatch.setattr(progress, "RATE_EVERY", 1e9)
+    rates = []
+    real = progress.Progress.update
+
+    def update(self, tid, **kw):
+        if "rate" in kw:
+            rates.append(kw["rate"])
+        return real(self, tid, **kw)
+
+    monkeypatch.setattr(progress.Progress, "update", update)
+    with progress.progress_bar("sample", 5000, "samples") as bar:
+        for _ in range(5000):
+            bar.advance(1)
+    assert len(rates) <= 2  # the first advance, and once more when the bar closes
+    assert rates and rates[-1].endswith("samples/s")

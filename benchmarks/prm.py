@@ -60,6 +60,9 @@ ARMS = {
                    f"method.scorer={Path(__file__).resolve()}:length_reward", "method.min_reward=0",
                    "method.init=last", "method.steps_growth=1.0"],
 }
+# the same proxy pushed harder: 8 samples per problem at temperature 1.0, so that there is length to select
+ARMS["weak_proxy_hot"] = [*ARMS["weak_proxy"], "method.samples_per_problem=8", "method.problems_per_iteration=150",
+                          "method.temperature=1.0"]
 
 
 def length_reward(problem, completion: str) -> float:

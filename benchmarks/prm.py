@@ -17,6 +17,9 @@ Arms (each the user-facing ``selftaught run`` in a subprocess, one shared model 
 - ``weak_proxy``  best-of-4 against a deliberately weak proxy, ``length_reward`` below
                   (longer completions score higher), no gold check, continuing from the
                   last model: the over-optimization watch should fire (``monitor/overopt.py``).
+- ``weak_proxy_hot`` the same pushed harder (8 samples at temperature 1.0): on the current
+                  layout plain ``weak_proxy`` finds little length to select and the watch is
+                  rightly silent; this one over-optimizes and the watch fires.
 
 After ``star_prm``: its last checkpoint reranked best-of-4 at evaluation by its last
 PRM (``eval.scorer=prm``) and by the verifier (oracle = pass@4), next to its greedy

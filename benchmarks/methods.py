@@ -143,6 +143,8 @@ def main() -> None:
     out = args.out if args.model == "tiny" else args.out / "smollm2"
     key = "methods" if args.model == "tiny" else "smollm2"
     saved = json.loads(args.dest.read_text()) if args.dest.is_file() else {}
+    if problem := unmergeable(saved):
+        sys.exit(f"{args.dest}: {problem}; pass --dest <a new file>")
     results = saved.get(key, {})
     for name in names:
         if (out / name).exists():  # a fresh run each time: never resume a benchmark arm
@@ -173,6 +175,15 @@ def main() -> None:
     Console(width=220).print(table({k: results[k] for k in arms if k in results}, args.model))
     if failed:
         sys.exit(f"failed: {', '.join(failed)}")
+
+
+def unmergeable(saved: dict) -> str | None:
+    """Why new arms must not merge into ``saved``: its tiny-model arms ran with other
+    common overrides (save() relabels the whole file with this run's), else None."""
+    if saved.get("methods") and saved.get("common_overrides", COMMON) != COMMON:
+        return (f"its tiny-model arms ran with other common overrides ({' '.join(saved['common_overrides'])}); "
+                "merging would label them with this run's")
+    return None
 
 
 def save(dest: Path, key: str, results: dict) -> None:

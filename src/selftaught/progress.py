@@ -113,7 +113,8 @@ def progress_bar(desc: str, total: int, unit: str = "it"):
             now = time.monotonic()
             # rich's Task.speed sums every progress sample of the last 30 s: per call
             # that made a sampler advancing once per finished row quadratic (a tenth
-            # of the demo's sampling time), so the rate is refreshed RATE_EVERY seconds
+            # of the demo's sampling time under cProfile, within noise without it), so
+            # the rate is refreshed every RATE_EVERY seconds
             if now - last_rate[0] >= RATE_EVERY:
                 last_rate[0] = now
                 rate()

@@ -3,6 +3,12 @@ from pathlib import Path
 
 import pytest
 
+# Under pytest-xdist (pyproject's addopts: one worker per core) each worker gets its
+# share of the cores, so two workers do not fight over both (torch reads this at import).
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+if _WORKERS > 1 and "OMP_NUM_THREADS" not in os.environ:
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // _WORKERS))
+
 # A micro-loop of the built-in demo that runs in seconds: small splits, a tiny
 # warm start, few steps. Integration tests apply these overrides (plus their own).
 MICRO = [
@@ -15,8 +21,16 @@ MICRO = [
 
 @pytest.fixture(scope="session")
 def model_cache(tmp_path_factory) -> Path:
-    """One model cache per test session (SELFTAUGHT_TEST_CACHE keeps it across sessions)."""
-    return Path(os.environ.get("SELFTAUGHT_TEST_CACHE") or tmp_path_factory.mktemp("cache"))
+    """One model cache per test session, shared by its xdist workers (the builds take a
+    file lock: one worker builds, the other waits); SELFTAUGHT_TEST_CACHE keeps it
+    across sessions."""
+    if os.environ.get("SELFTAUGHT_TEST_CACHE"):
+        return Path(os.environ["SELFTAUGHT_TEST_CACHE"])
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # the workers' base temps share a parent
+        shared = tmp_path_factory.getbasetemp().parent / "model-cache"
+        shared.mkdir(exist_ok=True)
+        return shared
+    return tmp_path_factory.mktemp("cache")
 
 
 @pytest.fixture(autouse=True)
@@ -35,3 +49,20 @@ def micro(tmp_path):
         return config.load(recipe, [*MICRO, f"out_dir={tmp_path}", *overrides])
 
     return make
+
+
+# Under xdist, files go to whichever worker is free, in collection order. The unit
+# files first: while one worker builds the micro tiny model (~100 s on one thread,
+# behind a file lock), the other runs the many tests that do not need it. Then the
+# longest integration file, so it does not run alone at the end.
+_LONGEST_FIRST = ["tests/integration/test_resume.py"]
+
+
+def pytest_collection_modifyitems(session, config, items):
+    def rank(item):
+        path = item.nodeid.split("::")[0]
+        if path.startswith("tests/unit/"):
+            return 0
+        return 1 if path in _LONGEST_FIRST else 2
+
+    items.sort(key=rank)  # stable: the order within each file is kept

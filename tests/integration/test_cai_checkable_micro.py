@@ -17,7 +17,7 @@ RECIPES = Path(__file__).resolve().parents[2] / "src" / "selftaught" / "recipes"
 def test_cai_checkable_metrics_match_the_saved_samples(micro):
     cfg = micro("name=cai-check", "method.principles=constitution_checkable", "method.problems_per_iteration=12",
                 "method.sl_trainer.steps=4", "method.sl_trainer.batch_size=8", "method.critique_max_new_tokens=16",
-                "trainer.steps=2", "method.feedback=base", recipe=RECIPES / "cai_arithmetic.yaml")
+                "trainer.steps=2", "method.feedback=base", "warm_start_steps=60", recipe=RECIPES / "cai_arithmetic.yaml")
     root = loop.run(cfg).root
     ps = con.load_principles("constitution_checkable")
     rows = {k: pq.read_table(root / f"iter_{k:03d}" / "samples.parquet").to_pylist() for k in (1, 2)}

@@ -59,7 +59,7 @@ def test_self_rewarding_pairs_only_scored_untied_candidates(micro):
 
 def test_cai_sl_then_rl(micro):
     cfg = micro("name=cai", "method.problems_per_iteration=12", "method.sl_trainer.steps=4",
-                "method.sl_trainer.batch_size=8", "method.critique_max_new_tokens=16", recipe=RECIPES / "cai_arithmetic.yaml")
+                "method.sl_trainer.batch_size=8", "method.critique_max_new_tokens=16", "warm_start_steps=60", recipe=RECIPES / "cai_arithmetic.yaml")
     root = loop.run(cfg).root
     sl, sl_train = rows(root, 1, "samples"), rows(root, 1, "train")
     assert {s["phase"] for s in sl} == {"draft", "revise0"}

@@ -157,3 +157,16 @@ def test_trainer_packed_and_padded_take_the_same_steps(task, tok, tmp_path):
     assert any(not np.allclose(w.numpy(), start[k].numpy(), atol=1e-3) for k, w in out[True][1].items())  # it trained
     for k, w in out[False][1].items():
         assert np.allclose(w.numpy(), out[True][1][k].numpy(), atol=1e-4), k
+
+
+def test_trainers_freeze_the_objects_alive_once_so_collections_skip_them():
+    import gc
+
+    from selftaught.trainers import freeze_imports
+
+    freeze_imports()
+    frozen = gc.get_freeze_count()
+    assert frozen > 0
+    later = [[i] for i in range(1000)]  # made after the first freeze
+    freeze_imports()
+    assert gc.get_freeze_count() == frozen and later  # once per process: what came later stays collectable

@@ -40,6 +40,16 @@ def ensure(gguf_path: str | Path, name: str | None = None) -> Path:
     out = cache_dir() / "models" / f"{stem}-gguf{VERSION}-{file_digest(src)}"
     if (out / "config.json").is_file():
         return out
+    from filelock import FileLock
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out) + ".lock"):  # two processes converting at once: one converts, one waits
+        if (out / "config.json").is_file():
+            return out
+        return _convert_cached(src, out)
+
+
+def _convert_cached(src: Path, out: Path) -> Path:
     from rich.console import Console
 
     Console(stderr=True).print(f"[bold]Converting {src.name}[/] to an HF model directory (once; cached in {out})")

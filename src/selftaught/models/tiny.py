@@ -63,6 +63,16 @@ def ensure(task, seed: int = 0, steps: int = 500) -> Path:
     out = cache_dir() / "models" / f"tiny-{task.name}-{_key(task, rows, seed, steps)}"
     if (out / "config.json").is_file():
         return out
+    from filelock import FileLock
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out) + ".lock"):  # two runs (or test workers) starting at once: one builds, one waits
+        if (out / "config.json").is_file():
+            return out
+        return _build(task, rows, seed, steps, out)
+
+
+def _build(task, rows: list[dict], seed: int, steps: int, out: Path) -> Path:
     Console(stderr=True).print(f"[bold]Building the built-in tiny model[/] (once; cached in {out})")
     tmp = out.with_name(out.name + f".tmp{random.randrange(1 << 30)}")
     init = tmp / "init"

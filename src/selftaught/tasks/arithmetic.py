@@ -28,6 +28,7 @@ may ever be drawn for evaluation or for training (``_is_eval``), and
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 import re
@@ -84,10 +85,17 @@ def _is_eval(a: int, b: int) -> bool:
     return hashlib.sha1(f"{a}+{b}".encode()).digest()[0] < 32
 
 
+@functools.lru_cache(maxsize=16)
+def _space(lo: int, hi: int, want_eval: bool) -> tuple[tuple[int, int], ...]:
+    """Every pair of a small space on one side of the eval split, in order (each split
+    draws from it; the 8,100 sha1s of the 2-digit space are paid once per process)."""
+    return tuple((a, b) for a in range(lo, hi + 1) for b in range(lo, hi + 1) if _is_eval(a, b) == want_eval)
+
+
 def _draw(rng: random.Random, digits: int, want_eval: bool, n: int) -> list[tuple[int, int]]:
     lo, hi = (0, 9) if digits == 1 else (10 ** (digits - 1), 10**digits - 1)
     if (hi - lo + 1) ** 2 <= 100_000:  # small space: enumerate (rejection sampling could run dry)
-        pairs = [(a, b) for a in range(lo, hi + 1) for b in range(lo, hi + 1) if _is_eval(a, b) == want_eval]
+        pairs = list(_space(lo, hi, want_eval))
         rng.shuffle(pairs)
         return pairs[:n]
     seen: set[tuple[int, int]] = set()

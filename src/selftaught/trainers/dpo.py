@@ -119,7 +119,10 @@ class DPO:
 
         from selftaught import hardware
         from selftaught.models.loading import load_pretrained
+        from selftaught.trainers import freeze_imports
         from selftaught.trainers.sft import _progress_callback
+
+        freeze_imports()
 
         if not rows:
             raise ValueError("dpo: no preference pairs to train on")

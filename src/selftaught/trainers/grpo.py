@@ -57,7 +57,10 @@ class GRPO:
 
         from selftaught import hardware
         from selftaught.models.loading import load_pretrained
+        from selftaught.trainers import freeze_imports
         from selftaught.trainers.sft import _progress_callback
+
+        freeze_imports()
 
         transformers.logging.set_verbosity_error()
         c, steps = self.cfg, steps or self.cfg.steps

@@ -123,7 +123,9 @@ class SFT:
 
         from selftaught import hardware
         from selftaught.models.loading import load_pretrained
+        from selftaught.trainers import freeze_imports
 
+        freeze_imports()
         if not rows:
             raise ValueError("sft: no training rows (nothing was kept this iteration)")
         if self.cfg.launch is not None and not os.environ.get(LAUNCHED):

@@ -189,3 +189,31 @@ def test_plain_prompts_get_bos_when_the_tokenizer_adds_it():
     assert chat.render_prompt(Tok(True), "2+2?", None) == "<bos>2+2?"
     assert chat.render_prompt(Tok(True), "<bos>2+2?", None) == "<bos>2+2?"
     assert chat.render_prompt(Tok(False), "2+2?", None) == "2+2?"
+
+
+def test_two_processes_wanting_the_tiny_model_build_it_once(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    from selftaught.models import tiny
+    from selftaught.tasks.arithmetic import Arithmetic, Config as TaskConfig
+
+    monkeypatch.setenv("SELFTAUGHT_CACHE", str(tmp_path))
+    builds = []
+
+    def slow_build(task, rows, seed, steps, out):
+        builds.append(out)
+        time.sleep(0.5)  # long enough that the second caller arrives mid-build
+        out.mkdir(parents=True)
+        (out / "config.json").write_text("{}")
+        return out
+
+    monkeypatch.setattr(tiny, "_build", slow_build)
+    task = Arithmetic(TaskConfig(seed_size=30))
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(tiny.ensure(task, steps=5))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(builds) == 1 and got[0] == got[1] == builds[0]  # the second waited on the lock, then found it built

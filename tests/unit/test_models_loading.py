@@ -73,7 +73,7 @@ def test_gguf_file_converts_once_to_a_plain_hf_directory(tiny_gguf):
     assert "quantization_config" not in json.loads((d / "config.json").read_text())
     stamp = (d / "config.json").stat().st_mtime
     assert resolve(str(tiny_gguf)) == out and (d / "config.json").stat().st_mtime == stamp  # cached, not redone
-    assert not list(d.parent.glob("*.tmp*"))  # nothing half-written left behind
+    assert not list(d.parent.glob(f"{d.name}.tmp*"))  # nothing half-written left behind (the cache is shared: only its own)
 
     model, tok = load_pretrained(out)  # the one load path every model takes
     direct = AutoModelForCausalLM.from_pretrained(str(tiny_gguf.parent), gguf_file=tiny_gguf.name, dtype=torch.float32)

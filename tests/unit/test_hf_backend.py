@@ -199,3 +199,19 @@ def test_kv_cache_goes_under_the_name_forward_takes():
             return None
 
     assert hf._cache_kwarg(Old()) == "past_key_values" and hf._cache_kwarg(New()) == "cache"
+
+
+def test_a_sampling_model_alive_at_the_trainers_gc_freeze_is_still_freed_when_replaced(model_dir, tmp_path):
+    import gc
+    import os
+    import weakref
+
+    b = _backend(model_dir, Positions)
+    b.sample(["12+34\n"], 1, temperature=0.0, max_new_tokens=4, seed=0)
+    old = weakref.ref(b.model)
+    gc.collect()
+    gc.freeze()  # what trainers.freeze_imports does at the first train stage, with iteration 1's sampling model alive
+    assert gc.is_tracked(b.model)
+    os.symlink(model_dir, tmp_path / "next")  # another checkpoint path: the backend loads anew
+    b.load(str(tmp_path / "next"), Positions)
+    assert old() is None  # refcounting freed it: no reference cycle keeps a frozen model (and its memory) alive

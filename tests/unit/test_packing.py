@@ -157,6 +157,7 @@ def test_trainer_packed_and_padded_take_the_same_steps(task, tok, tmp_path):
     assert any(not np.allclose(w.numpy(), start[k].numpy(), atol=1e-3) for k, w in out[True][1].items())  # it trained
     for k, w in out[False][1].items():
         assert np.allclose(w.numpy(), out[True][1][k].numpy(), atol=1e-4), k
+    assert "selftaught_packed" not in (tmp_path / "pTrue" / "config.json").read_text()  # its own attention again
 
 
 def test_trainers_freeze_the_objects_alive_once_so_collections_skip_them():
@@ -170,3 +171,104 @@ def test_trainers_freeze_the_objects_alive_once_so_collections_skip_them():
     later = [[i] for i in range(1000)]  # made after the first freeze
     freeze_imports()
     assert gc.get_freeze_count() == frozen and later  # once per process: what came later stays collectable
+
+
+# Flat batches: one row of exactly the batch's tokens, attention per example (packed_attention).
+
+def _flat_loss(model, examples, positions):
+    from selftaught.trainers._packing import FlatCollator
+
+    batch = FlatCollator(positions)(examples)
+    assert batch["input_ids"].shape == (1, sum(len(ex["input_ids"]) for ex in examples))  # no padding at all
+    logits = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"],
+                   packed_plan=batch["packed_plan"]).logits
+    labels = batch["labels"][:, 1:]
+    nll = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels.reshape(-1),
+                                            ignore_index=-100, reduction="sum")
+    return nll / (labels != -100).sum()
+
+
+def _routed(model):
+    from selftaught.trainers._packing import use_flat_attention
+
+    before = use_flat_attention(model)
+    assert model.config._attn_implementation == "selftaught_packed"
+    return before
+
+
+@pytest.mark.parametrize("coupled", [True, False])
+def test_flat_loss_and_grads_equal_padded(task, tok, coupled):
+    from selftaught.models.tiny import _init_model
+
+    m = _init_model(task, seed=0)
+    m.eval()
+    examples = _examples(task, tok, n=40, seed=3)
+    positions = PositionTable(tok, task.position_tracker if coupled else None)
+    m.zero_grad()
+    a = _loss(m, _padded(examples, positions))
+    a.backward()
+    grads = [p.grad.clone() for p in m.parameters()]
+    _routed(m)
+    m.zero_grad()
+    b = _flat_loss(m, examples, positions)
+    b.backward()
+    assert abs(a.item() - b.item()) < 1e-5
+    for g, p in zip(grads, m.parameters()):
+        assert torch.allclose(g, p.grad, atol=1e-5, rtol=1e-4)
+    # while routed, an ordinary padded forward (no plan) still gets its padding mask
+    with torch.no_grad():
+        assert abs(_loss(m, _padded(examples, positions)).item() - a.item()) < 1e-5
+
+
+@pytest.mark.parametrize("kind", ["gqa", "sliding_window"])
+def test_flat_loss_equals_padded_with_grouped_kv_heads_and_a_sliding_window(task, tok, kind):
+    """SmolLM2-like grouped KV heads; a Mistral-style window shorter than the examples."""
+    from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM
+
+    torch.manual_seed(0)
+    arch = dict(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                num_attention_heads=4, num_key_value_heads=2, pad_token_id=0, max_position_embeddings=4096)
+    if kind == "gqa":
+        m = LlamaForCausalLM(LlamaConfig(**arch))
+    else:
+        m = MistralForCausalLM(MistralConfig(**arch, sliding_window=9))
+    m.config._attn_implementation = "sdpa"
+    m.eval()
+    examples, positions = _examples(task, tok, n=20, seed=4), PositionTable(tok, None)
+    assert min(len(ex["input_ids"]) for ex in examples) > 9
+    with torch.no_grad():
+        a = _loss(m, _padded(examples, positions)).item()
+        _routed(m)
+        b = _flat_loss(m, examples, positions).item()
+    assert abs(a - b) < 1e-5
+
+
+def test_plan_groups_examples_by_length_and_returns_every_token_once():
+    from selftaught.trainers._packing import FlatPlan, _bucket
+
+    lengths = [5, 17, 40, 16, 106, 33, 300]
+    plan = FlatPlan(lengths)
+    assert [L for _, _, L in plan.groups] == sorted({_bucket(n) for n in lengths})
+    assert all(_bucket(n) >= n and _bucket(n) < n * 1.15 + 16 for n in range(1, 2000))
+    assert all(idx.numel() == n * L for idx, n, L in plan.groups)
+    laid = torch.cat([idx for idx, _, _ in plan.groups])
+    assert laid[plan.back].tolist() == list(range(sum(lengths)))  # back undoes the grouping
+
+
+def test_models_outside_the_attention_interface_keep_the_4d_mask(task, tok, monkeypatch):
+    from selftaught.models.tiny import _init_model
+    from selftaught.trainers import _packing as pk
+    from selftaught.trainers.sft import Config, _collator
+
+    m = _init_model(task, seed=0)
+    assert isinstance(_collator(Config(), m, tok, task.position_tracker), pk.FlatCollator)
+    monkeypatch.setattr(type(m), "_supports_attention_backend", False)
+    assert isinstance(_collator(Config(), m, tok, task.position_tracker), pk.PackingCollator)
+
+
+def test_softcapped_attention_is_refused_not_approximated():
+    from selftaught.trainers._packing import FlatPlan, packed_attention
+
+    q = torch.zeros(1, 2, 6, 4)
+    with pytest.raises(ValueError, match="softcap.*packing=false"):
+        packed_attention(torch.nn.Module(), q, q, q, None, packed_plan=FlatPlan([3, 3]), softcap=30.0)

@@ -4,8 +4,9 @@ rows, loss on the completion only; full fine-tune or LoRA (PEFT) by config.
 LoRA checkpoints are merged into full weights before saving, so every
 iteration's checkpoint is an ordinary HF model directory any tool can load.
 
-Each batch is packed into a few rows with no padding and a block-diagonal mask
-(``packing.py``): the same examples per step and the same loss as padding them.
+Each batch is laid out as one row of exactly its tokens, attention computed per
+example (``_packing.py``): the same examples per step and the same loss as padding
+them.
 ``packing: false`` gives TRL's padded batches, exactly as before packing existed.
 
 ``launch: {num_processes: 2, config_file: ...}`` runs the stage under
@@ -81,13 +82,15 @@ def _collator(cfg: Config, model, tok, position_tracker):
     ``packing=false`` is the padded path exactly as before packing existed."""
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-    from selftaught.trainers._packing import PackingCollator, PositionTable, attn_tokens_for, mask_dtype_for
+    from selftaught.trainers import _packing as pk
 
-    if cfg.packing:
-        return PackingCollator(tok.pad_token_id, PositionTable(tok, position_tracker), attn_tokens_for(model),
-                               mask_dtype_for(model))
+    if cfg.packing and pk.supports_flat(model):  # one row of exactly the batch's tokens, attention per example
+        return pk.FlatCollator(pk.PositionTable(tok, position_tracker))
+    if cfg.packing:  # a model that does not route attention through transformers' interface: a 4D mask
+        return pk.PackingCollator(tok.pad_token_id, pk.PositionTable(tok, position_tracker), pk.attn_tokens_for(model),
+                                  pk.mask_dtype_for(model))
     collator = DataCollatorForLanguageModeling(pad_token_id=tok.pad_token_id)
-    return collator if position_tracker is None else PositionCollator(collator, PositionTable(tok, position_tracker))
+    return collator if position_tracker is None else PositionCollator(collator, pk.PositionTable(tok, position_tracker))
 
 
 def _progress_callback(desc: str):
@@ -124,6 +127,7 @@ class SFT:
         from selftaught import hardware
         from selftaught.models.loading import load_pretrained
         from selftaught.trainers import freeze_imports
+        from selftaught.trainers._packing import FlatCollator, use_flat_attention
 
         freeze_imports()
         if not rows:
@@ -148,6 +152,9 @@ class SFT:
             dataloader_num_workers=0, disable_tqdm=True, **hardware.resolved().trainer_args(),
         )
         collator = _collator(self.cfg, model, tok, position_tracker)
+        attn_before = None
+        if isinstance(collator, FlatCollator):
+            attn_before = use_flat_attention(model)
         peft_config = self.cfg.lora.to_peft() if self.cfg.lora is not None else None
         trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tok,
                              data_collator=collator, peft_config=peft_config)
@@ -160,6 +167,8 @@ class SFT:
             shutil.rmtree(work, ignore_errors=True)
             return {}
         final = trainer.model.merge_and_unload() if peft_config is not None else trainer.model
+        if attn_before is not None:  # the checkpoint keeps the model's own attention
+            final.set_attn_implementation(attn_before)
         save_checkpoint(final, tok, out_dir)
         shutil.rmtree(work, ignore_errors=True)
         return _metrics(trainer, result, steps, self.cfg.batch_size, len(rows), seconds)

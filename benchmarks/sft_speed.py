@@ -1,5 +1,7 @@
 """SFT speed, padded batches (``trainer.packing=false``, the code before packing)
-vs packed rows (the default, ``trainers/_packing.py``), side by side in one run:
+vs packed batches (the default, ``trainers/_packing.py``: one flat row of exactly
+the batch's tokens, attention per example; on the tiny model also the earlier
+4D-mask packing, the trainer's fallback), side by side in one run:
 the same rows, steps, seed and batches, the arms alternating (old, new, old,
 new, ...) so both see the same machine state. Prints the box's fp32 matmul peak
 beside every figure, since boxes of this kind differ by 4x from day to day.
@@ -35,6 +37,7 @@ import torch
 
 from selftaught.models.loading import resolve
 from selftaught.tasks.arithmetic import Arithmetic, Config as TaskConfig, scratchpad
+from selftaught.trainers import _packing
 from selftaught.trainers.sft import SFT, Config, Lora
 
 from _peak import matmul_peak  # benchmarks/_peak.py: scripts run from this folder
@@ -63,28 +66,42 @@ def padding_frac(lengths: list[int], batch: int, n: int = 200, seed: int = 0) ->
     return statistics.mean(fr)
 
 
-def arm(model: str, rows: list[dict], cfg: Config, steps: int, tracker) -> dict:
-    with tempfile.TemporaryDirectory(prefix="sft-speed-") as out:
-        t0 = time.perf_counter()
-        m = SFT(cfg).train(model, rows, str(Path(out) / "ckpt"), steps=steps, seed=0, position_tracker=tracker,
-                           desc=f"{'packed' if cfg.packing else 'padded'} {steps} steps")
-        wall = time.perf_counter() - t0
+ARMS = {"padded": False, "packed": True, "packed, 4D mask": True}  # arm -> trainer.packing
+
+
+def arm(model: str, rows: list[dict], cfg: Config, steps: int, tracker, label: str) -> dict:
+    """One SFT call. "packed, 4D mask" is the packed layout of the last version (rows of
+    a few examples, a block-diagonal mask), which the trainer keeps as its fallback for
+    models outside transformers' attention interface; forced here by hiding the flat path."""
+    flat = _packing.supports_flat
+    if label == "packed, 4D mask":
+        _packing.supports_flat = lambda m: False
+    try:
+        with tempfile.TemporaryDirectory(prefix="sft-speed-") as out:
+            t0 = time.perf_counter()
+            m = SFT(cfg).train(model, rows, str(Path(out) / "ckpt"), steps=steps, seed=0, position_tracker=tracker,
+                               desc=f"{label} {steps} steps")
+            wall = time.perf_counter() - t0
+    finally:
+        _packing.supports_flat = flat
     return {"train_s": m["train/seconds"], "wall_s": round(wall, 1), "useful_tok_s": m["train/tokens_per_s"],
             "final_loss": round(m["train/final_loss"], 4)}
 
 
-def compare(name: str, model: str, rows: list[dict], cfg: dict, steps: int, reps: int, tracker) -> dict:
+def compare(name: str, model: str, rows: list[dict], cfg: dict, steps: int, reps: int, tracker, arms) -> dict:
     """Old (padded) and new (packed) arms, alternating, ``reps`` times each."""
-    runs = {"padded": [], "packed": []}
+    runs = {a: [] for a in arms}
     for _ in range(reps):
-        for label, packing in (("padded", False), ("packed", True)):
-            runs[label].append(arm(model, rows, Config(**cfg, packing=packing), steps, tracker))
+        for label in arms:
+            runs[label].append(arm(model, rows, Config(**cfg, packing=ARMS[label]), steps, tracker, label))
     out = {"model": model, "steps": steps, "batch_size": cfg["batch_size"], "rows": len(rows), "reps": runs}
     for label, rs in runs.items():
         out[label] = {"train_s": statistics.median(r["train_s"] for r in rs),
                       "useful_tok_s": statistics.median(r["useful_tok_s"] for r in rs),
                       "setup_s": round(statistics.median(r["wall_s"] - r["train_s"] for r in rs), 1)}
     out["speedup"] = round(out["padded"]["train_s"] / out["packed"]["train_s"], 2)
+    if "packed, 4D mask" in runs:
+        out["speedup_4d_mask"] = round(out["padded"]["train_s"] / out["packed, 4D mask"]["train_s"], 2)
     print(f"  {name}: {out['speedup']}x", flush=True)
     return out
 
@@ -146,11 +163,12 @@ def main() -> None:
     data["positions_per_batch64"] = collator_ms(tiny, rows, task.position_tracker)
     print(f"rows: {data}", flush=True)
     results = {"tiny": compare("tiny", tiny, rows, dict(lr=2e-3, batch_size=64), args.steps, args.reps,
-                               task.position_tracker)}
+                               task.position_tracker, list(ARMS))}
     if args.smollm2_steps:
         smol = resolve("builtin:smollm2-135m-instruct")
         lora = dict(lr=3e-4, batch_size=8, lora=Lora(r=16, alpha=32))  # recipes/star_smollm2_*.yaml
-        results["smollm2_lora"] = compare("smollm2 LoRA", smol, rows, lora, args.smollm2_steps, args.reps, None)
+        results["smollm2_lora"] = compare("smollm2 LoRA", smol, rows, lora, args.smollm2_steps, args.reps, None,
+                                          ["padded", "packed"])
         results["smollm2_lora"]["padding_frac_batch8"] = round(padding_frac(lengths_of(smol, rows, chat=True), 8), 3)
     peaks = {"start": round(peak, 1), "end": round(matmul_peak(), 1)}
     loads = {"start": round(load, 2), "end": round(os.getloadavg()[0], 2)}
@@ -175,11 +193,14 @@ def machine() -> str:
 
 def table(results: dict, peaks: dict) -> None:
     print(f"\nfp32 matmul peak (GFLOP/s, 4096^2): {peaks['start']:.0f} at the start, {peaks['end']:.0f} at the end")
-    print("| model | steps x batch | padded useful tok/s | packed useful tok/s | speed-up | set-up s padded/packed |")
-    print("|---|---|---|---|---|---|")
+    print("| model | steps x batch | padded useful tok/s | packed useful tok/s | speed-up | 4D-mask packing | "
+          "set-up s padded/packed |")
+    print("|---|---|---|---|---|---|---|")
     for name, r in results.items():
+        mask4d = f"{r['speedup_4d_mask']}x" if "speedup_4d_mask" in r else "-"
         print(f"| {name} | {r['steps']} x {r['batch_size']} | {r['padded']['useful_tok_s']:,.0f} | "
-              f"{r['packed']['useful_tok_s']:,.0f} | {r['speedup']}x | {r['padded']['setup_s']}/{r['packed']['setup_s']} |")
+              f"{r['packed']['useful_tok_s']:,.0f} | {r['speedup']}x | {mask4d} | "
+              f"{r['padded']['setup_s']}/{r['packed']['setup_s']} |")
 
 
 if __name__ == "__main__":

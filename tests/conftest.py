@@ -19,6 +19,33 @@ MICRO = [
 ]
 
 
+def _shared_cache(basetemp: Path) -> Path:
+    return basetemp / "model-cache"
+
+
+def pytest_sessionstart(session):
+    """Under xdist, the controller builds the micro tiny model (the integration tests'
+    starting model) before the workers start, on all the cores. Without this one
+    worker built it on one thread while the other, out of unit tests, waited on the
+    build's file lock (133 s of a 632 s run on the 2-core AVX2 box)."""
+    cfg = session.config
+    if hasattr(cfg, "workerinput") or not getattr(cfg.option, "numprocesses", None) \
+            or os.environ.get("SELFTAUGHT_TEST_CACHE") or cfg.option.collectonly:
+        return
+    from selftaught import config, registry
+    from selftaught.models.loading import resolve
+
+    cache = _shared_cache(cfg._tmp_path_factory.getbasetemp())  # the workers' base temps sit inside it
+    cache.mkdir(exist_ok=True)
+    run = config.load(None, [*MICRO, f"out_dir={cache / 'unused'}"])
+    before = os.environ.get("SELFTAUGHT_CACHE")
+    os.environ["SELFTAUGHT_CACHE"] = str(cache)
+    try:
+        resolve(run.model, registry.build("task", run.task), seed=run.seed, warm_start_steps=run.warm_start_steps)
+    finally:
+        os.environ.pop("SELFTAUGHT_CACHE") if before is None else os.environ.update(SELFTAUGHT_CACHE=before)
+
+
 @pytest.fixture(scope="session")
 def model_cache(tmp_path_factory) -> Path:
     """One model cache per test session, shared by its xdist workers (the builds take a
@@ -27,7 +54,7 @@ def model_cache(tmp_path_factory) -> Path:
     if os.environ.get("SELFTAUGHT_TEST_CACHE"):
         return Path(os.environ["SELFTAUGHT_TEST_CACHE"])
     if os.environ.get("PYTEST_XDIST_WORKER"):  # the workers' base temps share a parent
-        shared = tmp_path_factory.getbasetemp().parent / "model-cache"
+        shared = _shared_cache(tmp_path_factory.getbasetemp().parent)
         shared.mkdir(exist_ok=True)
         return shared
     return tmp_path_factory.mktemp("cache")
@@ -52,9 +79,9 @@ def micro(tmp_path):
 
 
 # Under xdist, files go to whichever worker is free, in collection order. The unit
-# files first: while one worker builds the micro tiny model (~100 s on one thread,
-# behind a file lock), the other runs the many tests that do not need it. Then the
-# longest integration file, so it does not run alone at the end.
+# files first (should the micro model not be built yet, e.g. a worker restarted: one
+# worker builds it behind the file lock while the other runs tests that do not
+# need it). Then the longest integration file, so it does not run alone at the end.
 _LONGEST_FIRST = ["tests/integration/test_resume.py"]
 
 

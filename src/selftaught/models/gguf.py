@@ -17,7 +17,7 @@ import os
 import shutil
 from pathlib import Path
 
-from selftaught.models.loading import cache_dir
+from selftaught.models.loading import build_once, cache_dir
 
 VERSION = 1  # bump when the conversion changes; old cached directories are then ignored
 
@@ -38,15 +38,7 @@ def ensure(gguf_path: str | Path, name: str | None = None) -> Path:
         raise FileNotFoundError(f"model {gguf_path}: no such GGUF file")
     stem = name or src.stem
     out = cache_dir() / "models" / f"{stem}-gguf{VERSION}-{file_digest(src)}"
-    if (out / "config.json").is_file():
-        return out
-    from filelock import FileLock
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(out) + ".lock"):  # two processes converting at once: one converts, one waits
-        if (out / "config.json").is_file():
-            return out
-        return _convert_cached(src, out)
+    return build_once(out, lambda d: (d / "config.json").is_file(), lambda: _convert_cached(src, out))
 
 
 def _convert_cached(src: Path, out: Path) -> Path:

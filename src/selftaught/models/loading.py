@@ -34,6 +34,19 @@ def cache_dir() -> Path:
     return Path(os.environ.get("SELFTAUGHT_CACHE", Path.home() / ".cache" / "selftaught"))
 
 
+def build_once(out: Path, done, build):
+    """``out`` if ``done(out)``, else ``build()`` (which returns it) under a file lock
+    beside it, checked again once held: two processes (runs, test workers) wanting
+    the same model at once build it once; the second waits, then reuses it."""
+    if done(out):
+        return out
+    from filelock import FileLock
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out) + ".lock"):
+        return out if done(out) else build()
+
+
 def resolve(spec: str, task=None, seed: int = 0, warm_start_steps: int = 500) -> str:
     """A model spec to an HF model directory, building/converting it once if needed."""
     if spec.startswith("builtin:"):

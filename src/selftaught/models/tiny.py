@@ -19,7 +19,7 @@ from pathlib import Path
 from rich.console import Console
 
 from selftaught import registry
-from selftaught.models.loading import cache_dir
+from selftaught.models.loading import build_once, cache_dir
 
 # ~0.6M parameters: small enough to train in a couple of minutes on 2 cores.
 ARCH = dict(hidden_size=128, intermediate_size=384, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=4)
@@ -61,15 +61,7 @@ def ensure(task, seed: int = 0, steps: int = 500) -> Path:
         raise ValueError("builtin:tiny is a character-level model: it needs a task with an `alphabet` (e.g. arithmetic)")
     rows = _warm_start_rows(task, seed)
     out = cache_dir() / "models" / f"tiny-{task.name}-{_key(task, rows, seed, steps)}"
-    if (out / "config.json").is_file():
-        return out
-    from filelock import FileLock
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(out) + ".lock"):  # two runs (or test workers) starting at once: one builds, one waits
-        if (out / "config.json").is_file():
-            return out
-        return _build(task, rows, seed, steps, out)
+    return build_once(out, lambda d: (d / "config.json").is_file(), lambda: _build(task, rows, seed, steps, out))
 
 
 def _build(task, rows: list[dict], seed: int, steps: int, out: Path) -> Path:

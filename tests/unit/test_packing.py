@@ -59,7 +59,11 @@ def _loss(model, batch):
     """Sum of next-token NLL over labelled tokens / their count: the trainer's loss."""
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                    position_ids=batch["position_ids"]).logits
-    labels = batch["labels"][:, 1:]
+    return _mean_nll(logits, batch["labels"])
+
+
+def _mean_nll(logits, labels):
+    labels = labels[:, 1:]
     nll = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels.reshape(-1),
                                             ignore_index=-100, reduction="sum")
     return nll / (labels != -100).sum()
@@ -182,10 +186,7 @@ def _flat_loss(model, examples, positions):
     assert batch["input_ids"].shape == (1, sum(len(ex["input_ids"]) for ex in examples))  # no padding at all
     logits = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"],
                    packed_plan=batch["packed_plan"]).logits
-    labels = batch["labels"][:, 1:]
-    nll = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels.reshape(-1),
-                                            ignore_index=-100, reduction="sum")
-    return nll / (labels != -100).sum()
+    return _mean_nll(logits, batch["labels"])
 
 
 def _routed(model):

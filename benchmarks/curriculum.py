@@ -13,7 +13,9 @@ is the earlier 1-3 digit seed regime on the old position layout).
 Arms (the same recipe, recipes/easy_to_hard_arithmetic.yaml, ``method.label=``):
 - ``vote``: TTRL's majority vote (share >= 0.6) + the paper's length filter;
 - ``none``: every sample trained, no filter;
-- ``gold``: the samples the verifier calls correct (oracle, not label-free).
+- ``gold``: the samples the verifier calls correct (oracle, not label-free);
+- ``consistent``: ``vote`` where a trace whose working contradicts itself casts no
+  vote (``method.consistency=true``: label-free, read from the completion alone).
 Every arm follows the same label-free schedule (vote agreement); pseudo-label
 accuracy against gold is reported every round in every arm.
 
@@ -43,6 +45,8 @@ from collapse import alarm_outcome
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "easy_to_hard_arithmetic.yaml"
 SIZE = ["iterations=10", "task.eval_per_group=20", "gate.policy=warn"]  # the recipe, smaller held-out groups
+ARMS = {"vote": ["method.label=vote"], "none": ["method.label=none"], "gold": ["method.label=gold"],
+        "consistent": ["method.label=vote", "method.consistency=true"]}
 SHOW = [8, 9, 10, 11, 12, 13, 14, 16, 18, 20]  # absent lengths print empty  # lengths in the printed table (all are in the JSON)
 GOAL = 0.9
 
@@ -58,7 +62,7 @@ def reach(m: dict, bar: float = GOAL) -> int:
 def run_arm(arm: str, seed: int, overrides: list[str], out: Path) -> dict:
     from selftaught import config, loop
 
-    args = [*SIZE, f"method.label={arm}", f"seed={seed}", *overrides]
+    args = [*SIZE, *ARMS[arm], f"seed={seed}", *overrides]
     cfg = config.load(RECIPE, [*args, f"name={arm}-s{seed}", f"out_dir={out}"])
     t0 = time.perf_counter()
     store = loop.run(cfg)
@@ -85,7 +89,7 @@ def table(runs: list[dict], peak: float):
 
     t = Table(title=f"easy_to_hard on arithmetic, tiny model, labels for 1-8 digits only; held-out acc by length "
                     f"[95% Wilson]; fp32 matmul peak {peak:.0f} GFLOP/s")
-    for col in ["arm", "seed", "it", "acc", *map(str, SHOW), "reach90", "level", "agree", "label acc", "kept ok", "kept"]:
+    for col in ["arm", "seed", "it", "acc", *map(str, SHOW), "reach90", "level", "agree", "label acc", "kept ok", "kept", "incons"]:
         t.add_column(col, justify="right")
     for r in runs:
         for m in r["metrics"]:
@@ -93,7 +97,7 @@ def table(runs: list[dict], peak: float):
             t.add_row(r["arm"], str(r["seed"]), str(m["iteration"]), f"{m['eval/acc']:.0%}", *[_ci(m, g, r["eval_n"]) for g in SHOW],
                       str(reach(m)), str(cur or ""), _f(m.get(f"curriculum/agreement/{cur}"), "{:.2f}"),
                       _f(m.get(f"label/acc/{cur}"), "{:.0%}"), _f(m.get("select/kept_correct_frac"), "{:.0%}"),
-                      _f(m.get("select/kept"), "{:.0f}"))
+                      _f(m.get("select/kept"), "{:.0f}"), _f(m.get("select/inconsistent_frac"), "{:.0%}"))
     return t
 
 
@@ -103,7 +107,7 @@ def _f(v, fmt: str) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--arms", nargs="*", default=["vote", "none", "gold"], choices=["vote", "none", "gold"])
+    ap.add_argument("--arms", nargs="*", default=["vote", "none", "gold"], choices=list(ARMS))
     ap.add_argument("--seeds", nargs="*", type=int, default=[0, 1])
     ap.add_argument("--out", type=Path, default=None, help="where the runs go (default: a temp dir)")
     ap.add_argument("--dest", type=Path, default=ROOT / "benchmarks" / "results" / "curriculum.json")

@@ -5,7 +5,9 @@ the method that uses it is ``methods/easy_to_hard.py``).
 
 A task with a difficulty knob exposes it as ``Graded``: its levels, easiest
 first, the train-pool problems of each, and -- if it knows them -- the answer
-lengths a level's answers can have (the paper's length filter). ``ByGroup`` is
+lengths a level's answers can have (the paper's length filter), and a check that
+a completion's working agrees with itself (``consistent``: no answer read, so
+label-free; arithmetic's carry chain). ``ByGroup`` is
 the default any task gets from ``Task.graded``: the pool's ``group`` is the level,
 numbers in numeric order -- arithmetic's digit count, or reasoning_gym's
 ``group_by`` field over a pool that spans a difficulty kwarg (e.g.
@@ -50,6 +52,10 @@ class Graded(Protocol):
     def answer_lengths(self, level: str) -> tuple[int, int] | None:
         """Shortest and longest answer (in characters) a level's problems can have; None: unknown."""
 
+    def consistent(self, completion: str) -> bool | None:
+        """Does a completion's working agree with itself (read from the completion
+        alone, no answer: arithmetic's carry chain)? None: the task has no such check."""
+
 
 def _level_key(level: str):
     return (0, float(level)) if level.replace(".", "", 1).isdigit() else (1, level)
@@ -58,11 +64,12 @@ def _level_key(level: str):
 class ByGroup:
     """Levels = the pool's ``group`` values (numbers in numeric order)."""
 
-    def __init__(self, pool: list[Problem], answer_lengths: Callable[[str], tuple[int, int]] | None = None) -> None:
+    def __init__(self, pool: list[Problem], answer_lengths: Callable[[str], tuple[int, int]] | None = None,
+                 consistent: Callable[[str], bool] | None = None) -> None:
         self._by: dict[str, list[Problem]] = defaultdict(list)
         for p in pool:
             self._by[str(p.group)].append(p)
-        self._lengths = answer_lengths
+        self._lengths, self._consistent = answer_lengths, consistent
 
     def levels(self) -> list[str]:
         return sorted(self._by, key=_level_key)
@@ -72,6 +79,9 @@ class ByGroup:
 
     def answer_lengths(self, level: str) -> tuple[int, int] | None:
         return self._lengths(level) if self._lengths else None
+
+    def consistent(self, completion: str) -> bool | None:
+        return self._consistent(completion) if self._consistent else None
 
 
 def agreement(rows: list[dict], answer: str = "vote_answer") -> float:

@@ -173,3 +173,50 @@ def test_selection_never_reads_gold():
 def test_the_walk_starts_above_the_labeled_seed_levels():
     assert E.start_index(fake_it(), [str(d) for d in range(1, 9)], E.Config()) == 3  # seed set: 1-3 digits
     assert E.start_index(fake_it(), ["1", "2", "5"], E.Config(start_level="5")) == 2
+
+
+# --- the self-consistency filter (method.consistency) --------------------------------
+def test_arithmetic_consistency_reads_the_working_alone():
+    good = arithmetic.scratchpad(5678, 8765)  # ends "0+0+1=1,0\n=34441": the final carry's own line
+    assert arithmetic.consistent(good) and arithmetic.consistent(arithmetic.scratchpad(0, 0))
+    dropped = good.split("0+0+1")[0] + "=3444"  # the final-carry line left out: the last line carries 1 out
+    assert not arithmetic.consistent(dropped)
+    assert not arithmetic.consistent(good.replace("7+6+1", "7+6+0"))  # carry in is not the line before's carry out
+    assert not arithmetic.consistent(good.replace("=34441", "=34442"))  # answer is not the lines' digits
+    assert not arithmetic.consistent("8+5+0=3,1\n7+6") and not arithmetic.consistent("=5")
+    # wrong sums with a consistent chain pass: it checks no arithmetic and no question (label-free)
+    assert arithmetic.consistent("9+9+0=0,0\n=0")
+    assert TASK.graded([]).consistent(dropped) is False and curriculum.ByGroup([]).consistent(good) is None
+
+
+def test_consistency_takes_self_contradicting_traces_out_of_the_vote():
+    pid = "5678+8765"
+    good = arithmetic.scratchpad(5678, 8765)
+    dropped = good.split("0+0+1")[0] + "=3444"
+    rows = [{"problem_id": pid, "completion": c, "level": "4"} for c in [dropped, dropped, dropped, good]]
+    it = fake_it()
+    voted = E.blind_answers(it, [dict(r) for r in rows], arithmetic.consistent)
+    assert [r["vote_answer"] for r in voted] == [None, None, None, "14443"]
+    assert curriculum.agreement(voted) == 0.25  # abstentions count against agreement: the schedule holds
+    for r in voted:
+        s = TASK.verify(P[pid], r["completion"])
+        r.update(sample_id=f"1/sample/{pid}/{id(r)}", phase="sample", answer=s.answer, correct=s.correct,
+                 verify_reason=s.reason, steps_ok=s.info.get("steps_ok"))
+    out, train, m = E.build(E.Config(max_per_problem=None, consistency=True)).select(it, voted)
+    assert [r["kept"] for r in out] == [False, False, False, True] and out[3]["pseudo_label"] == "14443"
+    assert "contradicts itself" in out[0]["select_reason"] and m["select/inconsistent_frac"] == 0.75
+    assert m["label/acc/4"] == 1.0
+    # without the filter the three short traces win the vote, and the length filter lets them in (4 digits)
+    plain = E.blind_answers(it, [dict(r) for r in rows])
+    for r, v in zip(plain, voted):
+        r.update({k: v[k] for k in ("sample_id", "phase", "answer", "correct", "verify_reason", "steps_ok")})
+    out = E.build(E.Config(max_per_problem=None)).select(it, plain)[0]
+    assert [r["kept"] for r in out] == [True, True, True, False] and out[0]["pseudo_label"] == "4443"
+
+
+def test_consistency_needs_the_vote_arm_and_a_task_check():
+    with pytest.raises(ValueError, match="label: vote"):
+        E.consistency_check(TASK.graded([]), E.Config(consistency=True, label="gold"))
+    with pytest.raises(ValueError, match="no self-consistency check"):
+        E.consistency_check(curriculum.ByGroup([]), E.Config(consistency=True))
+    assert E.consistency_check(TASK.graded([]), E.Config()) is None

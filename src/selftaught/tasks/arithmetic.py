@@ -210,7 +210,7 @@ class Arithmetic(Task):
         (the length filter of Lee et al. 2025, methods/easy_to_hard.py)."""
         from selftaught.curriculum import ByGroup
 
-        return ByGroup(pool, answer_lengths=lambda level: (int(level), int(level) + 1))
+        return ByGroup(pool, answer_lengths=lambda level: (int(level), int(level) + 1), consistent=consistent)
 
     def reasoning_path(self, completion: str) -> str:
         """RFT's distinct-path key: the scratchpad lines (the sequence of equations,
@@ -226,6 +226,30 @@ class Arithmetic(Task):
             ok = ok and i < len(gold) and step.strip() == gold[i]
             out.append(ok)
         return out
+
+
+_LINE = re.compile(r"(\d)\+(\d)\+([01])=(\d),([01])")
+
+
+def consistent(completion: str) -> bool:
+    """Does the working agree with itself? Read from the completion alone -- neither
+    the question nor the answer nor any digit sum is checked, so it is label-free
+    (curriculum.py's ``Graded.consistent``): every scratchpad line is well formed,
+    each line's carry in is the line before's carry out (0 on the first), the last
+    line carries nothing out (a final carry gets its own line), and the answer line
+    is the lines' result digits in order. It catches a sum that drops its final
+    carry line, the tiny model's usual error one length past its training."""
+    lines = [x for x in completion.strip().split("\n")]
+    if len(lines) < 2 or not lines[-1].startswith("="):
+        return False
+    carry, digits = "0", []
+    for line in lines[:-1]:
+        m = _LINE.fullmatch(line.strip())
+        if m is None or m.group(3) != carry:
+            return False
+        digits.append(m.group(4))
+        carry = m.group(5)
+    return carry == "0" and lines[-1][1:].strip() == "".join(digits)
 
 
 def extract_answer(completion: str) -> str | None:

@@ -22,7 +22,10 @@ carry chain breaks, the last line carries a digit out, or the answer line is
 not the lines' digits) casts no vote. It targets the tiny model's systematic
 error one length past its training -- it drops the final-carry line, so every
 sample agrees on an answer one digit short, which the vote and the length filter
-both keep (vote agreement 0.98 with 38% of labels right at 10 digits).
+both keep (vote agreement 0.98 with 38% of labels right at 10 digits). Measured,
+it is not a fix: labels there were 61-67% right for one round, then the model
+learned to pass the check with a wrong carry on the last digit line
+(benchmarks/results/curriculum_consistent*.json, README).
 
 Where we depart:
 - The paper votes across 5 models trained with different seeds, greedy; here
@@ -182,8 +185,8 @@ class EasyToHard:
     def select(self, it, rows: list[dict]) -> tuple[list[dict], list[dict], dict]:
         graded = it.task.graded([it.problems[r["problem_id"]] for r in rows])
         for g in F.by_problem(rows).values():
-            votes = [r["vote_answer"] for r in g if r.get("consistent") is not False]  # consistency: the share among voters
-            label, ratio = majority_vote(votes) if votes else (None, 0.0)
+            # consistency: the share among the traces that vote (majority_vote([]) is (None, 0.0))
+            label, ratio = majority_vote([r["vote_answer"] for r in g if r.get("consistent") is not False])
             for r in g:
                 r["pseudo_label"], r["majority_ratio"] = label, ratio
         ok, why = keep_rule(self.cfg, graded)

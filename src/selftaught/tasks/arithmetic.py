@@ -239,7 +239,7 @@ def consistent(completion: str) -> bool:
     line carries nothing out (a final carry gets its own line), and the answer line
     is the lines' result digits in order. It catches a sum that drops its final
     carry line, the tiny model's usual error one length past its training."""
-    lines = [x for x in completion.strip().split("\n")]
+    lines = completion.strip().split("\n")
     if len(lines) < 2 or not lines[-1].startswith("="):
         return False
     carry, digits = "0", []

@@ -15,7 +15,9 @@ Arms (the same recipe, recipes/easy_to_hard_arithmetic.yaml, ``method.label=``):
 - ``none``: every sample trained, no filter;
 - ``gold``: the samples the verifier calls correct (oracle, not label-free);
 - ``consistent``: ``vote`` where a trace whose working contradicts itself casts no
-  vote (``method.consistency=true``: label-free, read from the completion alone).
+  vote (``method.consistency=true``: label-free, read from the completion alone);
+- ``vote_big``: ``vote`` with 4x the problems a round (512) and 4x the SFT steps (480),
+  nearer the paper's rounds (it trains on far more labels a round).
 Every arm follows the same label-free schedule (vote agreement); pseudo-label
 accuracy against gold is reported every round in every arm.
 
@@ -46,7 +48,11 @@ ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "easy_to_hard_arithmetic.yaml"
 SIZE = ["iterations=10", "task.eval_per_group=20", "gate.policy=warn"]  # the recipe, smaller held-out groups
 ARMS = {"vote": ["method.label=vote"], "none": ["method.label=none"], "gold": ["method.label=gold"],
-        "consistent": ["method.label=vote", "method.consistency=true"]}
+        "consistent": ["method.label=vote", "method.consistency=true"],
+        # the paper's larger rounds: 4x the problems a round (a larger pool to draw them
+        # from) and 4x the steps, to tell too little data from a model that cannot extend
+        "vote_big": ["method.label=vote", "method.problems_per_iteration=512", "task.pool_size=12000",
+                     "trainer.steps=480"]}
 SHOW = [8, 9, 10, 11, 12, 13, 14, 16, 18, 20]  # absent lengths print empty  # lengths in the printed table (all are in the JSON)
 GOAL = 0.9
 

@@ -42,6 +42,9 @@ class GateConfig(Section):
     accuracy_metric: str = Field("eval/acc", description="held-out metric for early stopping, the best iteration and the accuracy rule")
     falling_for: int = Field(3, ge=1, description="a metric moving the bad way this many iterations in a row fires a warning (diversity: high, accuracy: critical)")
     falling_tolerance: float = Field(0.0, ge=0.0, description="a move smaller than this does not count as a fall")
+    accuracy_min_change: float = Field(
+        0.02, ge=0.0, description="the accuracy rule also needs the held-out metric to have fallen by more than this "
+        "(absolute) over those iterations: a drift of a few problems is the held-out set's noise (0: any fall)")
     diversity_min_change: float = Field(
         0.05, ge=0.0, description="the diversity rule also needs the metric to have moved the bad way by more than this "
         "fraction of its first value over those iterations (0: any move; benchmarks/detector_replay.py)")

@@ -61,3 +61,30 @@ def test_no_stop_before_the_first_training():
     out = detector.decide(GateConfig(policy="rollback"), h)
     assert out["gate/stop"].startswith("rollback: [critical]") and "gate/held_back" not in out
     assert detector.trained(h) and not detector.trained(h[:1])
+
+
+def test_gen_diversity_compares_only_iterations_that_sampled_the_same_level():
+    # a curriculum samples a harder level as its schedule advances: distinct-3 over 9-12 digit
+    # sums is not a fall of one model's diversity (two false alarms in detector_replay.py)
+    gen = "collapse/gen/distinct_3"
+    values = [0.040, 0.030, 0.020, 0.010]
+    walked = [at(k, **{gen: v, "curriculum/current": str(9 + k), "eval/acc": 0.44}) for k, v in enumerate(values)]
+    assert detector.check(GateConfig(), walked) == []
+    held = [at(k, **{gen: v, "curriculum/current": "10", "eval/acc": 0.44}) for k, v in enumerate(values)]
+    (w,) = detector.check(GateConfig(), held)  # the same level every round: a real fall, it fires
+    assert (w.rule, w.metric, w.iterations) == ("diversity_falling", gen, [0, 1, 2, 3])
+    plain = [at(k, **{gen: v, "eval/acc": 0.44}) for k, v in enumerate(values)]  # methods with one pool
+    assert [w.rule for w in detector.check(GateConfig(), plain)] == ["diversity_falling"]
+    # the eval set never changes: its diversity is watched across levels
+    ev = "collapse/eval/distinct_3"
+    walked_eval = [at(k, **{ev: v, "curriculum/current": str(9 + k), "eval/acc": 0.44}) for k, v in enumerate(values)]
+    assert [w.metric for w in detector.check(GateConfig(), walked_eval)] == [ev]
+
+
+def test_accuracy_falling_needs_more_than_the_held_out_sets_noise():
+    # self-play in benchmarks/results/methods_line_start.json: 0.7 points over 3 iterations fired "critical"
+    drift = [at(k, **{"eval/acc": v}) for k, v in enumerate([0.3882, 0.3868, 0.384, 0.3812])]
+    assert detector.check(GateConfig(), drift) == []
+    assert [w.rule for w in detector.check(GateConfig(accuracy_min_change=0), drift)] == ["accuracy_falling"]
+    fall = [at(k, **{"eval/acc": v}) for k, v in enumerate([0.4183, 0.41, 0.3906, 0.3463])]  # weak_proxy_hot
+    assert [w.rule for w in detector.check(GateConfig(), fall)] == ["accuracy_falling"]

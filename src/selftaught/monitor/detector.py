@@ -5,8 +5,8 @@ Default rules are the seeds' (all thresholds in ``GateConfig``, config.py):
 
 | rule | fires when | severity |
 |---|---|---|
-| diversity_falling | a diversity metric fell ``falling_for`` (3) iterations in a row, by more than ``diversity_min_change`` (5%) of its first value | high (info if held-out accuracy rose over those iterations) |
-| accuracy_falling | held-out accuracy fell ``falling_for`` iterations in a row | critical |
+| diversity_falling | a diversity metric fell ``falling_for`` (3) iterations in a row, by more than ``diversity_min_change`` (5%) of its first value; a ``gen/`` one only over iterations that sampled the same pool (``GEN_POOL``) | high (info if held-out accuracy rose over those iterations) |
+| accuracy_falling | held-out accuracy fell ``falling_for`` iterations in a row, by more than ``accuracy_min_change`` (2 points) in all | critical |
 | repetition | the repetition rate (pairwise 3-gram Jaccard) exceeds ``repetition_max`` (0.3) *and* rose more than ``repetition_rise`` (0.1) above the starting model's | high |
 | below_start | held-out accuracy is more than ``max_drop_from_start`` (0.1) below iteration 0's | critical |
 | overoptimization | a learned scorer selects, and its held-out proxy score rose while gold accuracy fell ``falling_for`` iterations in a row (``overopt.py``) | high |
@@ -36,6 +36,12 @@ from pathlib import Path
 SEVERITY = {"info": 0, "high": 1, "critical": 2}
 # Diversity metrics where a *rise* is the bad direction (more alike = less diverse).
 RISING_IS_BAD = ("self_bleu", "repetition")
+# What an iteration's generation prompts were drawn from, where a method changes it: a
+# curriculum (methods/easy_to_hard.py) samples the next, harder level each time its
+# schedule advances, and diversity measured on other problems does not compare. Over
+# the saved benchmark runs, its gen distinct-3 "fell" across levels 9 -> 12 in two
+# flat runs that did not collapse (benchmarks/detector_replay.py).
+GEN_POOL = "curriculum/current"
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,8 @@ def check(cfg, history: list[dict]) -> list[Alarm]:
         tail = worsening(history, metric, cfg.falling_for, cfg.falling_tolerance, rising)
         if tail and abs(tail[-1][1] - tail[0][1]) <= cfg.diversity_min_change * abs(tail[0][1]):
             tail = None  # a drift of a few percent (distinct-3 0.0560 -> 0.0538) is not a collapse
+        if tail and metric.startswith("collapse/gen/") and not _one_pool(history, tail):
+            tail = None
         if tail:
             way = "rose" if rising else "fell"
             what, severity = f"{metric} {way} {cfg.falling_for} iterations in a row", "high"
@@ -86,6 +94,8 @@ def check(cfg, history: list[dict]) -> list[Alarm]:
                 what += f" while {cfg.accuracy_metric} rose {first:.4g} -> {last:.4g}"
             out.append(_warn("diversity_falling", metric, severity, tail, what))
     tail = worsening(history, cfg.accuracy_metric, cfg.falling_for, cfg.falling_tolerance)
+    if tail and tail[0][1] - tail[-1][1] <= cfg.accuracy_min_change:
+        tail = None  # 38.8% -> 38.1% over 3 iterations (self-play, n = 711) is noise, not a decline
     if tail:
         out.append(_warn("accuracy_falling", cfg.accuracy_metric, "critical", tail,
                          f"{cfg.accuracy_metric} fell {cfg.falling_for} iterations in a row"))
@@ -94,6 +104,12 @@ def check(cfg, history: list[dict]) -> list[Alarm]:
 
     out += overopt.check(cfg, history)
     return out
+
+
+def _one_pool(history: list[dict], tail: list[tuple[int, float]]) -> bool:
+    """Did the iterations of ``tail`` sample from one pool (``GEN_POOL``; absent: yes)?"""
+    its = {k for k, _ in tail}
+    return len({m.get(GEN_POOL) for m in history if m.get("iteration") in its}) <= 1
 
 
 def _relative_to_start(cfg, history: list[dict]) -> list[Alarm]:

@@ -9,6 +9,13 @@ beside every figure, since boxes of this kind differ by 4x from day to day.
     python benchmarks/sft_speed.py                        # tiny model, then SmolLM2-135M LoRA
     python benchmarks/sft_speed.py --smollm2-steps 0      # tiny model only
     python benchmarks/sft_speed.py --rows runs/star-arithmetic/iter_003/train.parquet
+    OMP_NUM_THREADS=1 python benchmarks/sft_speed.py --smollm2-steps 0 --profile-steps 5
+
+``--profile-steps N`` then runs each tiny arm once more with N steps under
+``torch.profiler`` and reports the matrix products' seconds per step (``aten::mm``,
+``addmm``, ``bmm``) and, from the timed padded steps of the same run, the ceiling:
+the speed-up if everything but the packed step's products cost nothing. Packing
+computes the same products on fewer tokens; only fused kernels could cut the rest.
 
 Rows: the demo's iteration-3 training set, rebuilt the way the demo builds it
 (``--rows`` reads a real ``train.parquet`` instead): STaR draws 2,000 problems
@@ -17,7 +24,7 @@ correct scratchpad, trained without the hint); the mix then makes 30% of the
 set natural seed rows (1-3 digits). Useful tokens are the rows' own tokens,
 padding never counted. Both arms report the same useful tokens, so the speed-up
 is the ratio of train seconds; set-up (model load, TRL's dataset preparation)
-is printed apart. Writes benchmarks/results/sft_speed.json.
+is printed apart. Writes benchmarks/results/sft_speed.json (``--dest``: elsewhere).
 """
 
 from __future__ import annotations
@@ -88,6 +95,41 @@ def arm(model: str, rows: list[dict], cfg: Config, steps: int, tracker, label: s
             "final_loss": round(m["train/final_loss"], 4)}
 
 
+PRODUCTS = ("aten::mm", "aten::addmm", "aten::bmm")
+
+
+def products_per_step(model: str, rows: list[dict], cfg: Config, steps: int, tracker) -> dict:
+    """One SFT call with ``steps`` steps under torch.profiler after 3 warm-up steps: the
+    products' self CPU seconds per step and their share of the profiled time."""
+    import transformers
+
+    from selftaught.trainers import sft
+
+    state = {}
+
+    class Profile(transformers.TrainerCallback):
+        def on_step_begin(self, args, st, control, **kw):
+            if st.global_step == 3:
+                state["prof"] = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
+                state["prof"].__enter__()
+
+        def on_step_end(self, args, st, control, **kw):
+            if st.global_step == 3 + steps:
+                state["prof"].__exit__(None, None, None)
+
+    made = sft._progress_callback
+    sft._progress_callback = lambda desc: Profile()
+    try:
+        with tempfile.TemporaryDirectory(prefix="sft-prof-") as out:
+            SFT(cfg).train(model, rows, str(Path(out) / "ckpt"), steps=3 + steps, seed=0, position_tracker=tracker)
+    finally:
+        sft._progress_callback = made
+    times = {e.key: e.self_cpu_time_total / 1e6 for e in state["prof"].key_averages()}
+    prod = sum(times.get(k, 0.0) for k in PRODUCTS)
+    return {"profiled_steps": steps, "products_s_per_step": round(prod / steps, 4),
+            "products_share_of_profiled": round(prod / max(sum(times.values()), 1e-9), 3)}
+
+
 def compare(name: str, model: str, rows: list[dict], cfg: dict, steps: int, reps: int, tracker, arms) -> dict:
     """Old (padded) and new (packed) arms, alternating, ``reps`` times each."""
     runs = {a: [] for a in arms}
@@ -145,6 +187,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=30, help="optimizer steps per tiny arm")
     ap.add_argument("--reps", type=int, default=2, help="alternating runs of each arm (median reported)")
     ap.add_argument("--smollm2-steps", type=int, default=5, help="steps per SmolLM2 LoRA arm (0: skip)")
+    ap.add_argument("--profile-steps", type=int, default=0,
+                    help="then profile this many steps of each tiny arm: the products' share, and the ceiling")
+    ap.add_argument("--dest", type=Path, default=RESULTS, help="where the JSON goes")
     ap.add_argument("--rows", type=Path, help="a train.parquet to train on instead of the rebuilt demo rows")
     args = ap.parse_args()
     peak, load = matmul_peak(), os.getloadavg()[0]
@@ -164,6 +209,14 @@ def main() -> None:
     print(f"rows: {data}", flush=True)
     results = {"tiny": compare("tiny", tiny, rows, dict(lr=2e-3, batch_size=64), args.steps, args.reps,
                                task.position_tracker, list(ARMS))}
+    if args.profile_steps:
+        tiny_r = results["tiny"]
+        prof = {a: products_per_step(tiny, rows, Config(lr=2e-3, batch_size=64, packing=ARMS[a]), args.profile_steps,
+                                     task.position_tracker) for a in ("padded", "packed")}
+        padded_step = tiny_r["padded"]["train_s"] / args.steps  # the timed (unprofiled) arm of this run
+        prof["ceiling_products_only"] = round(padded_step / prof["packed"]["products_s_per_step"], 2)
+        tiny_r["products"] = prof
+        print(f"  tiny products: {prof}", flush=True)
     if args.smollm2_steps:
         smol = resolve("builtin:smollm2-135m-instruct")
         lora = dict(lr=3e-4, batch_size=8, lora=Lora(r=16, alpha=32))  # recipes/star_smollm2_*.yaml
@@ -173,8 +226,8 @@ def main() -> None:
     peaks = {"start": round(peak, 1), "end": round(matmul_peak(), 1)}
     loads = {"start": round(load, 2), "end": round(os.getloadavg()[0], 2)}
     table(results, peaks)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"machine": machine(), "matmul_peak_gflops": peaks, "load_avg_1min": loads,
+    args.dest.parent.mkdir(parents=True, exist_ok=True)
+    args.dest.write_text(json.dumps({"machine": machine(), "matmul_peak_gflops": peaks, "load_avg_1min": loads,
                                    "command": command(), "data": data, "results": results},
                                   indent=1) + "\n")
 
@@ -201,6 +254,12 @@ def table(results: dict, peaks: dict) -> None:
         print(f"| {name} | {r['steps']} x {r['batch_size']} | {r['padded']['useful_tok_s']:,.0f} | "
               f"{r['packed']['useful_tok_s']:,.0f} | {r['speedup']}x | {mask4d} | "
               f"{r['padded']['setup_s']}/{r['packed']['setup_s']} |")
+    prof = results.get("tiny", {}).get("products")
+    if prof:
+        print(f"\ntiny, {prof['packed']['profiled_steps']} profiled steps: products {prof['padded']['products_s_per_step']} s "
+              f"a padded step, {prof['packed']['products_s_per_step']} s a packed one "
+              f"({prof['packed']['products_share_of_profiled']:.0%} of its profiled time); with the rest free the "
+              f"speed-up could reach {prof['ceiling_products_only']}x")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ is printed apart. Writes benchmarks/results/sft_speed.json (``--dest``: elsewher
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -39,6 +40,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 import torch
 
@@ -50,6 +52,7 @@ from selftaught.trainers.sft import SFT, Config, Lora
 from _peak import matmul_peak  # benchmarks/_peak.py: scripts run from this folder
 
 RESULTS = Path(__file__).parent / "results" / "sft_speed.json"
+TINY = dict(lr=2e-3, batch_size=64)  # the tiny model's trainer settings in every arm
 PROBLEMS, NATURAL_FRAC = 2000, 0.3  # recipes/star_arithmetic.yaml; MixConfig.natural_fraction
 
 
@@ -80,17 +83,13 @@ def arm(model: str, rows: list[dict], cfg: Config, steps: int, tracker, label: s
     """One SFT call. "packed, 4D mask" is the packed layout of the last version (rows of
     a few examples, a block-diagonal mask), which the trainer keeps as its fallback for
     models outside transformers' attention interface; forced here by hiding the flat path."""
-    flat = _packing.supports_flat
-    if label == "packed, 4D mask":
-        _packing.supports_flat = lambda m: False
-    try:
-        with tempfile.TemporaryDirectory(prefix="sft-speed-") as out:
-            t0 = time.perf_counter()
-            m = SFT(cfg).train(model, rows, str(Path(out) / "ckpt"), steps=steps, seed=0, position_tracker=tracker,
-                               desc=f"{label} {steps} steps")
-            wall = time.perf_counter() - t0
-    finally:
-        _packing.supports_flat = flat
+    hide_flat = mock.patch.object(_packing, "supports_flat", lambda m: False)
+    with hide_flat if label == "packed, 4D mask" else contextlib.nullcontext(), \
+            tempfile.TemporaryDirectory(prefix="sft-speed-") as out:
+        t0 = time.perf_counter()
+        m = SFT(cfg).train(model, rows, str(Path(out) / "ckpt"), steps=steps, seed=0, position_tracker=tracker,
+                           desc=f"{label} {steps} steps")
+        wall = time.perf_counter() - t0
     return {"train_s": m["train/seconds"], "wall_s": round(wall, 1), "useful_tok_s": m["train/tokens_per_s"],
             "final_loss": round(m["train/final_loss"], 4)}
 
@@ -117,13 +116,9 @@ def products_per_step(model: str, rows: list[dict], cfg: Config, steps: int, tra
             if st.global_step == 3 + steps:
                 state["prof"].__exit__(None, None, None)
 
-    made = sft._progress_callback
-    sft._progress_callback = lambda desc: Profile()
-    try:
-        with tempfile.TemporaryDirectory(prefix="sft-prof-") as out:
-            SFT(cfg).train(model, rows, str(Path(out) / "ckpt"), steps=3 + steps, seed=0, position_tracker=tracker)
-    finally:
-        sft._progress_callback = made
+    with mock.patch.object(sft, "_progress_callback", lambda desc: Profile()), \
+            tempfile.TemporaryDirectory(prefix="sft-prof-") as out:
+        SFT(cfg).train(model, rows, str(Path(out) / "ckpt"), steps=3 + steps, seed=0, position_tracker=tracker)
     times = {e.key: e.self_cpu_time_total / 1e6 for e in state["prof"].key_averages()}
     prod = sum(times.get(k, 0.0) for k in PRODUCTS)
     return {"profiled_steps": steps, "products_s_per_step": round(prod / steps, 4),
@@ -207,11 +202,11 @@ def main() -> None:
             "padding_frac_batch64": round(padding_frac(n_tok, 64), 3), "source": str(args.rows or "rebuilt demo rows")}
     data["positions_per_batch64"] = collator_ms(tiny, rows, task.position_tracker)
     print(f"rows: {data}", flush=True)
-    results = {"tiny": compare("tiny", tiny, rows, dict(lr=2e-3, batch_size=64), args.steps, args.reps,
+    results = {"tiny": compare("tiny", tiny, rows, TINY, args.steps, args.reps,
                                task.position_tracker, list(ARMS))}
     if args.profile_steps:
         tiny_r = results["tiny"]
-        prof = {a: products_per_step(tiny, rows, Config(lr=2e-3, batch_size=64, packing=ARMS[a]), args.profile_steps,
+        prof = {a: products_per_step(tiny, rows, Config(**TINY, packing=ARMS[a]), args.profile_steps,
                                      task.position_tracker) for a in ("padded", "packed")}
         padded_step = tiny_r["padded"]["train_s"] / args.steps  # the timed (unprofiled) arm of this run
         prof["ceiling_products_only"] = round(padded_step / prof["packed"]["products_s_per_step"], 2)

@@ -107,7 +107,7 @@ class Iteration:
         ``trainer``: another trainer than the recipe's (CAI's SL stage)."""
         return (trainer or self.trainer).train(
             init, rows, out_dir or self.out_dir, steps=steps, seed=self.seed(stage),
-            position_tracker=self.task.position_tracker, desc=f"iter {self.k} {desc or stage}", **objective)
+            position_tracker=self.task.train_position_tracker, desc=f"iter {self.k} {desc or stage}", **objective)
 
     def problem_of(self, row: dict) -> Problem:
         """The problem a row answers: the row's own ``problem_json`` when it has one

@@ -84,3 +84,43 @@ def test_hint_in_prompt_only_when_asked():
     p = _p(345, 78)
     assert t.prompt(p) == "543+87\n"
     assert t.prompt(p, hint=True) == "543+87|324\n"
+
+
+def _ungapped(pos, blocks):
+    """Gapped ids mapped back: an id in [block c(k) - 4, block c(k+1) - 4) keeps its offset
+    from block c(k) and moves to block k."""
+    from selftaught.tasks.arithmetic import B, W
+
+    starts = [B + W * c - 4 for c in blocks]
+    out = []
+    for p in pos:
+        k = max(i for i, s in enumerate(starts) if s <= p) if p >= starts[0] else 0
+        out.append(B + W * k + (p - B - W * blocks[k]))
+    return out
+
+
+def test_position_gaps_keep_every_offset_and_hide_the_line_index():
+    import random
+
+    for a, b in [(7, 5), (345, 78), (95, 7), (12345678, 87654321), (9999999999, 1), (10**15 + 7, 9 * 10**15)]:
+        for hint in ("", "|" + str(a + b)[::-1]):
+            text = f"{str(a)[::-1]}+{str(b)[::-1]}{hint}\n" + scratchpad(a, b)
+            tr0, trg = Positions(), Positions(2, random.Random(len(text)))
+            p0 = [tr0.feed(c) for c in text]
+            pg = [trg.feed(c) for c in text]
+            # the same layout up to which blocks are used: every offset the model reads is kept
+            assert _ungapped(pg, trg.blocks) == p0
+            if len(str(a)) >= 8:  # ... while the distance from the prompt's start changes
+                assert pg[-1] - pg[0] != p0[-1] - p0[0]
+    # no gaps is the layout itself, and sampling never gaps
+    t0, t2 = Arithmetic(Config()), Arithmetic(Config(position_gaps=2))
+    assert t0.train_position_tracker is Positions and t2.position_tracker is Positions
+    assert t0.train_positions_key is None and t2.train_positions_key == "position_gaps=2"
+    text = "0987654321+1234567899\n" + scratchpad(1234567890, 9987654321)
+    runs = [[f().feed(c) for c in text] for f in (t2.train_position_tracker, t2.train_position_tracker)]
+    assert runs[0] == runs[1]  # one seeded stream per training stage: reproducible
+    import pickle  # trainers/_launch.py sends the tracker to `accelerate launch` processes pickled
+
+    again = pickle.loads(pickle.dumps(t2.train_position_tracker))
+    assert [again().feed(c) for c in text] == runs[0]
+    assert "position_gaps" not in Config().model_dump_json(exclude_defaults=False)  # unset: config.yaml unchanged

@@ -220,3 +220,24 @@ def test_consistency_needs_the_vote_arm_and_a_task_check():
     with pytest.raises(ValueError, match="no self-consistency check"):
         E.consistency_check(curriculum.ByGroup([]), E.Config(consistency=True))
     assert E.consistency_check(TASK.graded([]), E.Config()) is None
+
+
+def test_gaps_recipe_is_the_curriculum_recipe_on_randomized_positions():
+    """recipes/easy_to_hard_gaps_arithmetic.yaml differs from easy_to_hard_arithmetic.yaml
+    only where its header says: the gaps, the 1-48 digit range and the schedule."""
+    from pathlib import Path
+
+    from selftaught import config
+
+    root = Path(__file__).resolve().parents[2] / "recipes"
+
+    def flat(d, pre=""):
+        return {k2: v2 for k, v in d.items()
+                for k2, v2 in (flat(v, f"{pre}{k}.").items() if isinstance(v, dict) else [(f"{pre}{k}", v)])}
+
+    base, gaps = (flat(config.load(root / f, ["out_dir=/nonexistent"]).model_dump(mode="json"))
+                  for f in ("easy_to_hard_arithmetic.yaml", "easy_to_hard_gaps_arithmetic.yaml"))
+    differ = {k for k in base.keys() | gaps.keys() if base.get(k) != gaps.get(k)}
+    assert differ == {"name", "iterations", "task.position_gaps", "task.pool_digits", "task.eval_digits", "task.pool_size",
+                      "method.advance", "method.max_new_tokens", "eval.max_new_tokens"}
+    assert gaps["task.position_gaps"] == 2 and gaps["method.advance"] == "agreement"

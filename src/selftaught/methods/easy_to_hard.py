@@ -25,7 +25,12 @@ sample agrees on an answer one digit short, which the vote and the length filter
 both keep (vote agreement 0.98 with 38% of labels right at 10 digits). Measured,
 it is not a fix: labels there were 61-67% right for one round, then the model
 learned to pass the check with a wrong carry on the last digit line
-(benchmarks/results/curriculum_consistent*.json, README).
+(benchmarks/results/curriculum_consistent*.json, README). The stall's cause is the
+positions: the model reads a line's index from its distance to the prompt's start
+and stops after the longest line it was taught; with ``task.position_gaps`` in
+training (recipes/easy_to_hard_gaps_arithmetic.yaml) the warm start reaches 24
+digits and the vote's rounds take it to the 48 held out
+(benchmarks/results/curriculum_gaps*.json).
 
 Where we depart:
 - The paper votes across 5 models trained with different seeds, greedy; here

@@ -51,7 +51,10 @@ def _warm_start_rows(task, seed: int) -> list[dict]:
 def _key(task, rows: list[dict], seed: int, steps: int) -> str:
     """Everything the built model depends on -- and nothing else, so changing, say,
     the eval split of a recipe reuses the cached model."""
-    blob = json.dumps([VERSION, ARCH, WARM_START, steps, sorted(task.alphabet), rows, seed], sort_keys=True)
+    parts = [VERSION, ARCH, WARM_START, steps, sorted(task.alphabet), rows, seed]
+    if task.train_positions_key:  # only then: every model cached before keeps its key
+        parts.append(task.train_positions_key)
+    blob = json.dumps(parts, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -74,7 +77,7 @@ def _build(task, rows: list[dict], seed: int, steps: int, out: Path) -> Path:
     sft = registry.load("trainer", "sft")
     trainer = sft.build(sft.Config(lr=WARM_START["lr"], batch_size=WARM_START["batch_size"], warmup_ratio=0.02))
     trainer.train(str(init), rows, str(tmp / "model"), steps=steps, seed=seed,
-                  position_tracker=task.position_tracker, desc="warm-start tiny model")
+                  position_tracker=task.train_position_tracker, desc="warm-start tiny model")
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         (tmp / "model").rename(out)  # atomic: a half-built model never looks finished

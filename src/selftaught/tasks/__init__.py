@@ -24,6 +24,9 @@ class Task(Protocol):
     name: str
     # None: ordinary positions 0, 1, 2, ...
     position_tracker: Callable[[], PositionTracker] | None = None
+    # What changes a trained model's positions beyond ``position_tracker``, for cache
+    # keys (arithmetic's ``position_gaps``); None: nothing.
+    train_positions_key: str | None = None
     # Character-level tasks (the built-in tiny model's) name their tokenizer's
     # characters; n-gram metrics then count characters, not words. None: word-level.
     alphabet: str | None = None
@@ -36,6 +39,12 @@ class Task(Protocol):
     def prompt(self, problem: Problem, hint: bool = False) -> str: ...
     def hint(self, problem: Problem) -> str: ...  # the hint text a hinted prompt carries
     def verify(self, problem: Problem, completion: str) -> Score: ...
+
+    @property
+    def train_position_tracker(self) -> Callable[[], PositionTracker] | None:
+        """Positions for training rows; ``position_tracker`` unless the task varies them
+        in training only (arithmetic's ``position_gaps``)."""
+        return self.position_tracker
 
     def verify_many(self, problems: list[Problem], completions: list[str]) -> list[Score]:
         """Batched verify (the code task runs its sandbox workers in parallel)."""

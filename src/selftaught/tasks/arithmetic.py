@@ -19,7 +19,9 @@ and answer digit i position ids at fixed offsets inside a block of ``W`` ids, so
 "which digits go together" is a fixed relative offset the model learns once, for
 any length; the prompt's closing newline, from which line 1 is written, sits
 where a line before line 1 would end (``LINE_START``). ``Positions`` computes those ids token by token, for training and
-sampling alike.
+sampling alike. ``position_gaps`` randomizes, in training only, which blocks the
+digits use (every offset stays): without it the distance from the prompt's start
+tells the model a line's index, and it stops after the longest line it was taught.
 
 Splits are disjoint by construction: a hash of the problem decides whether it
 may ever be drawn for evaluation or for training (``_is_eval``), and
@@ -59,6 +61,10 @@ class Config(Component):
     eval_digits: tuple[int, int] = Field((1, 8), description="digit counts of the held-out split")
     eval_per_group: int = Field(100, description="held-out problems per digit count (fewer if fewer exist)")
     split_seed: int = Field(0, description="seed of the problem generators")
+    position_gaps: int = Field(0, ge=0, exclude_if=lambda v: v == 0,  # unset: config.yaml as before
+                               description="training only: up to this many unused position blocks between consecutive "
+                                           "digits, drawn per example, so a line's distance from the prompt's start "
+                                           "no longer tells its index (Positions); 0: off")
     verifier: str | None = Field(None, exclude_if=lambda v: v is None,  # unset: config.yaml as before
                                  description="your own check instead of the answer line: module:function or ./file.py:function")
 
@@ -122,20 +128,40 @@ def _problem(a: int, b: int, labeled: bool) -> Problem:
 class Positions:
     """Position ids of the layout above, one token at a time. Any string gets
     positions (model samples can be garbage); only well-formed text gets the
-    coupled ones."""
+    coupled ones.
 
-    def __init__(self) -> None:
+    Digit index ``i`` owns the block at ``B + W * c(i)``; sampling always has
+    ``c(i) = i``. In training, ``gaps > 0`` leaves up to ``gaps`` unused blocks
+    between consecutive digit indices, drawn from ``rng`` (randomized positions,
+    Ruoss et al. 2023, arXiv 2305.16843, here on blocks so the coupling stays
+    exact). A token that predicts digit index ``i``'s line or answer digit sits
+    just before block ``c(i)`` (the newline ending a line, 4 before; an answer
+    digit, 3 before), so every offset the model reads is the same with gaps or
+    without, and only the distance from the prompt's start changes: with no gaps
+    it tells a line's index, and a model taught 1-8 digits writes at most one
+    line past its longest: ``=`` with p = 1.00 after the 10 lines of a 10-digit
+    sum with a final carry (benchmarks/final_carry.py), with gaps the carry line.
+    With ``gaps == 0`` the ids are the layout's above, for any string."""
+
+    def __init__(self, gaps: int = 0, rng: random.Random | None = None) -> None:
         self.state, self.i, self.j, self.line = "a", 0, 0, 0
+        self.gaps, self.blocks = gaps, [0]
+        self.rng = rng if rng is not None or not gaps else random.Random(0)
+
+    def _blk(self, i: int) -> int:
+        while len(self.blocks) <= i:
+            self.blocks.append(self.blocks[-1] + 1 + (self.rng.randint(0, self.gaps) if self.gaps else 0))
+        return B + W * self.blocks[i]
 
     def feed(self, tok: str) -> int:
-        s, blk = self.state, B + W * self.i
+        s, blk = self.state, self._blk(self.i)
         if s == "a":  # operand a; its terminator "+" sits in the next a-slot
             self.state, self.i = ("b", 0) if tok == "+" else ("a", self.i + 1)
             return blk
         if s == "b":
             if tok == "\n":
                 self.state, self.i = "lines", 0
-                return LINE_START
+                return self._blk(0) - W + 12  # LINE_START
             if tok == "|":
                 self.state, self.i = "h", 0
             else:
@@ -144,18 +170,21 @@ class Positions:
         if s == "h":  # the hint (answer digits)
             if tok == "\n":
                 self.state, self.i = "lines", 0
-                return LINE_START
+                return self._blk(0) - W + 12
             self.i += 1
             return blk + 2
         if s == "lines":
             if self.j == 0 and tok == "=":  # the answer line: "=" is a virtual answer digit at block -1
                 self.state, self.i = "ans", 0
-                return B - W + 13
-            pos = B + W * self.line + 3 + min(self.j, 9)
+                return self._blk(0) - W + 13
+            if tok == "\n" and self.j == 9:  # a well-formed line's end: 4 before the next line's block
+                pos = self._blk(self.line + 1) - W + 12
+            else:
+                pos = self._blk(self.line) + 3 + min(self.j, 9)
             self.line, self.j = (self.line + 1, 0) if tok == "\n" else (self.line, self.j + 1)
             return pos
-        self.i += 1  # answer digits, then whatever follows
-        return blk + 13
+        self.i += 1  # answer digits (3 before the next digit's block), then whatever follows
+        return self._blk(self.i) - W + 13
 
 
 class Arithmetic(Task):
@@ -168,6 +197,18 @@ class Arithmetic(Task):
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
+
+    @property
+    def train_position_tracker(self):
+        """Positions for training rows: ``position_gaps`` blocks of slack, drawn from one
+        seeded stream per training stage (sampling and scoring keep ``position_tracker``)."""
+        if not self.cfg.position_gaps:
+            return Positions
+        return functools.partial(Positions, self.cfg.position_gaps, random.Random(f"gaps/{self.cfg.split_seed}"))
+
+    @property
+    def train_positions_key(self) -> str | None:
+        return f"position_gaps={self.cfg.position_gaps}" if self.cfg.position_gaps else None
 
     def _split(self, digits: tuple[int, int], per_group: int, want_eval: bool, labeled: bool, salt: str):
         rng = random.Random(f"{self.cfg.split_seed}/{salt}")

@@ -14,8 +14,10 @@ Tested with 2 CPU processes on the tiny model (``tests/integration/test_accelera
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import pickle
 import socket
 import subprocess
 import sys
@@ -62,7 +64,9 @@ def run(cfg, init_model: str, rows: list[dict], out_dir: str, **kwargs) -> dict:
     work = Path(tempfile.mkdtemp(prefix="selftaught-launch-"))
     job = {
         "cfg": cfg.model_dump(mode="json") | {"launch": None}, "init_model": init_model, "out_dir": str(out_dir),
-        "tracker": f"{tracker.__module__}:{tracker.__qualname__}" if tracker else None,
+        # pickled, not named by module:qualname: a tracker may be a partial with its own
+        # seeded stream (arithmetic's position_gaps); the job file is ours, in a private temp dir
+        "tracker": base64.b64encode(pickle.dumps(tracker)).decode() if tracker else None,
         "metrics": str(work / "metrics.json"), "kwargs": kwargs,
     }
     (work / "rows.jsonl").write_text("".join(json.dumps(r, default=str) + "\n" for r in rows))
@@ -81,16 +85,11 @@ def run(cfg, init_model: str, rows: list[dict], out_dir: str, **kwargs) -> dict:
 
 
 def main(job_path: str) -> None:
-    import importlib
-
     from selftaught.trainers.sft import SFT, Config
 
     job = json.loads(Path(job_path).read_text())
     rows = [json.loads(line) for line in (Path(job_path).parent / "rows.jsonl").read_text().splitlines()]
-    tracker = None
-    if job["tracker"]:
-        module, name = job["tracker"].split(":")
-        tracker = getattr(importlib.import_module(module), name)
+    tracker = pickle.loads(base64.b64decode(job["tracker"])) if job["tracker"] else None
     metrics = SFT(Config.model_validate(job["cfg"])).train(job["init_model"], rows, job["out_dir"],
                                                            position_tracker=tracker, **job["kwargs"])
     if metrics:  # the main process

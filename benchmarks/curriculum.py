@@ -23,8 +23,9 @@ Arms (recipes/easy_to_hard_arithmetic.yaml unless named, ``method.label=``):
   recipes/easy_to_hard_gaps_arithmetic.yaml: ``task.position_gaps=2`` (up to 2
   unused position blocks between digits in training, the warm start's included, so
   they build their own model: run them without ``model=``), 1-48 digits pooled and
-  held out, ``method.advance=agreement``. Without gaps the model writes ``=`` after
-  line 9 of every 10-digit sum with a final carry (p = 1.00), whatever it was trained on.
+  held out, ``method.advance=agreement``. Without gaps the warm start writes ``=``
+  after the 10 digit lines of every 10-digit sum with a final carry (p = 1.00;
+  final_carry.py), so the plain arms stall at 10 digits.
 Every arm follows the same label-free schedule (vote agreement); pseudo-label
 accuracy against gold is reported every round in every arm.
 

@@ -149,8 +149,10 @@ class Positions:
         self.rng = rng if rng is not None or not gaps else random.Random(0)
 
     def _blk(self, i: int) -> int:
+        if not self.gaps:  # sampling's layout: no list, no draws (feed runs once per sampled token)
+            return B + W * i
         while len(self.blocks) <= i:
-            self.blocks.append(self.blocks[-1] + 1 + (self.rng.randint(0, self.gaps) if self.gaps else 0))
+            self.blocks.append(self.blocks[-1] + 1 + self.rng.randint(0, self.gaps))
         return B + W * self.blocks[i]
 
     def feed(self, tok: str) -> int:
@@ -161,7 +163,7 @@ class Positions:
         if s == "b":
             if tok == "\n":
                 self.state, self.i = "lines", 0
-                return self._blk(0) - W + 12  # LINE_START
+                return LINE_START  # block c(0) is block 0 with gaps too
             if tok == "|":
                 self.state, self.i = "h", 0
             else:
@@ -170,13 +172,13 @@ class Positions:
         if s == "h":  # the hint (answer digits)
             if tok == "\n":
                 self.state, self.i = "lines", 0
-                return self._blk(0) - W + 12
+                return LINE_START
             self.i += 1
             return blk + 2
         if s == "lines":
             if self.j == 0 and tok == "=":  # the answer line: "=" is a virtual answer digit at block -1
                 self.state, self.i = "ans", 0
-                return self._blk(0) - W + 13
+                return B - W + 13
             if tok == "\n" and self.j == 9:  # a well-formed line's end: 4 before the next line's block
                 pos = self._blk(self.line + 1) - W + 12
             else:

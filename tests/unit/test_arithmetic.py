@@ -124,3 +124,38 @@ def test_position_gaps_keep_every_offset_and_hide_the_line_index():
     again = pickle.loads(pickle.dumps(t2.train_position_tracker))
     assert [again().feed(c) for c in text] == runs[0]
     assert "position_gaps" not in Config().model_dump_json(exclude_defaults=False)  # unset: config.yaml unchanged
+
+
+def test_training_gets_the_gapped_positions_and_its_own_model_key(tmp_path):
+    """it.train hands the trainer the training tracker (gapped), sampling keeps the plain
+    layout, and a gapped warm start is cached under its own key; ungapped keys unchanged."""
+    from types import SimpleNamespace
+
+    from selftaught.iteration import Iteration
+    from selftaught.models import tiny
+
+    calls = []
+
+    class Recording:
+        def train(self, init, rows, out_dir, *, steps, seed, position_tracker=None, desc=""):
+            calls.append(position_tracker)
+            return {}
+
+    text = "0987654321+1234567899\n" + scratchpad(1234567890, 9987654321)
+    tr0 = Positions()
+    plain = [tr0.feed(c) for c in text]
+    cfg = SimpleNamespace(seed=0, trainer=SimpleNamespace(steps=4), mix=None)
+    for gaps in (0, 2):
+        task = Arithmetic(Config(position_gaps=gaps))
+        Iteration(1, cfg, task, None, Recording(), "b", "l", "h", str(tmp_path / "ckpt"), {}).train([], init="b")
+        tr = calls[-1]()
+        assert ([tr.feed(c) for c in text] == plain) == (gaps == 0)
+    rows = [{"prompt": "1+2\n", "completion": scratchpad(1, 2)}]
+    k0, k2 = (tiny._key(Arithmetic(Config(position_gaps=g)), rows, 0, 10) for g in (0, 2))
+    import hashlib
+    import json
+
+    from selftaught.tasks.arithmetic import ALPHABET
+
+    before = [tiny.VERSION, tiny.ARCH, tiny.WARM_START, 10, sorted(ALPHABET), rows, 0]  # the key before gaps existed
+    assert k0 == hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()[:12] != k2

@@ -8,12 +8,18 @@ Arms (each the user-facing ``selftaught run`` in a subprocess, one shared model 
 
 - ``star``        the default demo (STaR with rationalization), reduced budget;
 - ``star_valid``  + ``method.require_valid_steps=true`` (the exact step check);
-- ``star_prm``    ``recipes/star_prm_arithmetic.yaml``: Math-Shepherd rollout labels,
+- ``star_prm``    ``recipes/star_prm_arithmetic.yaml``: Math-Shepherd rollout labels on
+                  traces three quarters of which are correct ones (``label_correct``),
                   a PRM retrained each iteration, keep correct traces whose minimum step
                   score is >= 0.5, plus flagged correct traces up to 8% of the kept ones,
                   to the digit counts with the fewest kept traces (``methods/star_prm.py``);
-- ``star_prm_strict`` a stricter point on the same trade-off: threshold 0.8, 4% flagged;
-- ``star_prm_drop`` the same with ``method.flagged_share=0``: every flagged trace dropped;
+- ``star_prm_random`` the same, labels on a plain random sample of the traces
+                  (``method.label_correct=null``, as Math-Shepherd; ``star_prm`` before
+                  2026-12-07, so ``star_prm`` in the older result files);
+- ``star_prm_hist`` ``star_prm_random`` with ``method.label_history=true``: each
+                  iteration's PRM trained on the labels of every iteration so far;
+- ``star_prm_strict`` ``star_prm_random`` at a stricter point: threshold 0.8, 4% flagged;
+- ``star_prm_drop`` ``star_prm_random`` with ``method.flagged_share=0``: every flagged trace dropped;
 - ``weak_proxy``  best-of-4 against a deliberately weak proxy, ``length_reward`` below
                   (longer completions score higher), no gold check, continuing from the
                   last model: the over-optimization watch should fire (``monitor/overopt.py``).
@@ -54,10 +60,14 @@ ARMS = {
     "star": [str(RECIPES / "star_arithmetic.yaml")],
     "star_valid": [str(RECIPES / "star_arithmetic.yaml"), "method.require_valid_steps=true"],
     "star_prm": [str(RECIPES / "star_prm_arithmetic.yaml"), "method.label_traces=192", "method.prm_steps=80"],
+    "star_prm_random": [str(RECIPES / "star_prm_arithmetic.yaml"), "method.label_traces=192", "method.prm_steps=80",
+                        "method.label_correct=null"],
+    "star_prm_hist": [str(RECIPES / "star_prm_arithmetic.yaml"), "method.label_traces=192", "method.prm_steps=80",
+                      "method.label_correct=null", "method.label_history=true"],
     "star_prm_strict": [str(RECIPES / "star_prm_arithmetic.yaml"), "method.label_traces=192", "method.prm_steps=80",
-                        "method.threshold=0.8", "method.flagged_share=0.04"],
+                        "method.label_correct=null", "method.threshold=0.8", "method.flagged_share=0.04"],
     "star_prm_drop": [str(RECIPES / "star_prm_arithmetic.yaml"), "method.label_traces=192", "method.prm_steps=80",
-                      "method.flagged_share=0"],
+                      "method.label_correct=null", "method.flagged_share=0"],
     "weak_proxy": [str(RECIPES / "star_arithmetic.yaml"), "method.type=best_of_n", "~method.rationalize",
                    "~method.require_valid_steps", "method.samples_per_problem=4", "method.problems_per_iteration=300",
                    f"method.scorer={Path(__file__).resolve()}:length_reward", "method.min_reward=0",
@@ -135,7 +145,7 @@ def table(data: dict) -> None:
     for scorer, res in data.get("rerank", {}).items():
         m = res["metrics"]
         lo, hi = wilson(m["eval/acc"], m["eval/acc_n"])
-        con.print(f"star_prm last checkpoint, best-of-4 by {scorer}: {m['eval/acc']:.1%} [{lo:.1%}, {hi:.1%}]; "
+        con.print(f"{data.get('rerank_arm', 'star_prm')} last checkpoint, best-of-4 by {scorer}: {m['eval/acc']:.1%} [{lo:.1%}, {hi:.1%}]; "
                   + ", ".join(f"{g}: {pct(m.get(f'eval/acc/{g}'))}" for g in groups))
 
 

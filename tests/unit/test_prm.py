@@ -103,8 +103,8 @@ def test_prm_learns_step_labels_and_scores_every_step(random_tiny, tmp_path):
     assert rows[0]["prm_steps"] == [round(x, 6) for x in good]
 
 
-def star_prm_select(rows, scores, tmp_path, monkeypatch, **cfg):
-    """STaR + PRM's select with the PRM replaced by fixed trace scores."""
+def star_prm_select(rows, scores, tmp_path, monkeypatch, k=1, **cfg):
+    """STaR + PRM's select (iteration ``k``) with the PRM replaced by fixed trace scores."""
     method = star_prm.build(star_prm.Config(rationalize=False, label_traces=10, **cfg))
     trained = []
     monkeypatch.setattr(prm, "train", lambda *a, **kw: trained.append(a) or {"prm/train_loss": 0.1})
@@ -115,8 +115,8 @@ def star_prm_select(rows, scores, tmp_path, monkeypatch, **cfg):
         return [scores[r["sample_id"]] for r in rs]
 
     monkeypatch.setattr(prm, "rewards", rewards)
-    it = make_it(out_dir=tmp_path / "iter_001" / "checkpoint")
-    (tmp_path / "iter_001").mkdir(exist_ok=True)
+    it = make_it(k=k, out_dir=tmp_path / f"iter_{k:03d}" / "checkpoint")
+    (tmp_path / f"iter_{k:03d}").mkdir(exist_ok=True)
     return method.select(it, rows), trained
 
 
@@ -133,6 +133,38 @@ def test_star_prm_keeps_correct_traces_the_prm_approves(tmp_path, monkeypatch):
     labels = pq.read_table(tmp_path / "iter_001" / "steps.parquet").to_pylist()
     assert {l["trace_id"] for l in labels} == {"1/sample/12+34/0", "1/sample/12+34/1"}
     assert m["select/prm_rejected_correct"] == 1 and m["prm/train_loss"] == 0.1
+
+
+def test_label_history_trains_the_prm_on_every_iteration_s_labels(tmp_path, monkeypatch):
+    def rows_of(k):
+        ids = [f"{k}/sample/12+34/0", f"{k}/sample/12+34/1"]
+        return [dict(trace(BAD_STEP, ids[0]), iteration=k), dict(trace(GOOD, ids[1]), iteration=k)], \
+            {ids[0]: 0.2, ids[1]: 0.9}
+
+    rows, scores = rows_of(1)
+    star_prm_select(rows, scores, tmp_path, monkeypatch, label_history=True)
+    first = pq.read_table(tmp_path / "iter_001" / "steps.parquet").to_pylist()
+    rows, scores = rows_of(2)
+    (_, _, m), trained = star_prm_select(rows, scores, tmp_path, monkeypatch, k=2, label_history=True)
+    labels = trained[0][1]  # prm.train(init, labels, ...)
+    assert {l["iteration"] for l in labels} == {1, 2} and len(labels) == 2 * len(first)
+    assert labels[: len(first)] == first and m["prm/train_earlier_labels"] == len(first)
+    (_, _, m), trained = star_prm_select(rows, scores, tmp_path, monkeypatch, k=2)  # default: this iteration's only
+    assert {l["iteration"] for l in trained[0][1]} == {2} and m["prm/train_earlier_labels"] == 0
+
+
+def test_label_correct_draws_that_share_of_the_labeled_traces_from_correct_ones():
+    traces = [{"sample_id": f"s{i}", "correct": i % 5 == 0} for i in range(100)]  # 20 correct
+    pick = lambda **cfg: star_prm.build(star_prm.Config(label_traces=20, **cfg))._to_label(make_it(), traces)  # noqa: E731
+    half = pick(label_correct=0.5)
+    assert sum(t["correct"] for t in half) == 10 and len(half) == 20
+    assert [t["sample_id"] for t in half] == sorted((t["sample_id"] for t in half), key=lambda x: int(x[1:]))
+    assert half == pick(label_correct=0.5)  # seeded: generate and select choose the same traces
+    assert sum(t["correct"] for t in pick(label_correct=1.0)) == 20
+    few = star_prm.build(star_prm.Config(label_traces=30, label_correct=1.0))._to_label(make_it(), traces)
+    assert sum(t["correct"] for t in few) == 20 and len(few) == 30  # only 20 correct: the rest from the others
+    plain = pick()
+    assert len(plain) == 20 and sum(t["correct"] for t in plain) < 10  # a plain random sample: ~4 correct
 
 
 def row(pid, group, kept, correct=True, score=0.1, phase="sample"):

@@ -27,8 +27,14 @@ flagging wrong steps is reported on the traces it was not trained on
 (``prm/step_*``), and the labels' own (``prm/label_*``).
 
 Where we depart: the rollouts come from the policy itself (Math-Shepherd uses a
-separate completer) and the PRM is retrained each iteration on that iteration's
-labels only (``retrain: false`` keeps iteration 1's; ``prm: <dir>`` uses one
+separate completer); ``label_correct`` draws that share of the labeled traces from
+the correct ones (the recipe: 0.75; None: a plain random sample, as the paper).
+Why: the filter decides among correct traces only, while three quarters of a
+random sample are wrong traces whose right early steps, at lengths the policy
+cannot finish, are labeled wrong; the PRM trained on them flagged up to 67% of the
+correct traces with right working, and STaR stalled (benchmarks/prm.py, README).
+The PRM is retrained each iteration on that iteration's labels only (``label_history: true`` trains it on every iteration's labels so far;
+``retrain: false`` keeps iteration 1's; ``prm: <dir>`` uses one
 trained elsewhere and samples no rollouts); the PRM is the tiny policy with a
 head, not a 7B model. ``require_correct: false`` drops the gold check and keeps
 the top PRM-scored sample per problem (best-of-N against a learned proxy, which
@@ -56,6 +62,8 @@ from selftaught.verifiers import prm
 class Config(star.Config):
     type: str = "star_prm"
     label_traces: int = Field(256, ge=1, description="traces per iteration whose steps are labeled by rollout")
+    label_correct: float | None = Field(None, ge=0, le=1, description="share of the labeled traces drawn from the "
+                                        "correct ones, the traces the filter decides on (None: a plain random sample)")
     rollouts_per_step: int = Field(4, ge=1, description="continuations sampled from each step prefix (Math-Shepherd's N)")
     label: Literal["hard", "soft"] = Field("hard", description="the PRM's target: any rollout reached the answer, or the fraction")
     aggregate: Literal["min", "prod"] = Field("min", description="a trace's score from its step scores")
@@ -65,6 +73,8 @@ class Config(star.Config):
     require_correct: bool = Field(True, description="false: no gold check, keep the top PRM-scored sample per problem")
     prm: str | None = Field(None, description="a PRM directory trained elsewhere (no rollouts, no PRM training)")
     retrain: bool = Field(True, description="label and retrain the PRM every iteration (false: iteration 1's is kept)")
+    label_history: bool = Field(False, description="train each iteration's PRM on the step labels of this and every "
+                                "earlier iteration (iter_j/steps.parquet), not this one's alone")
     prm_steps: int = Field(150, ge=1, description="PRM training steps")
     prm_lr: float = Field(1e-3, description="PRM learning rate (AdamW)")
     prm_batch_size: int = Field(32, ge=1, description="traces per PRM training step")
@@ -102,10 +112,18 @@ class StarPRM:
         self.cfg, self.star = cfg, star.Star(cfg)
 
     def _to_label(self, it, traces: list[dict]) -> list[dict]:
-        """A seeded choice of ``label_traces`` traces, in sampling order (same in generate and select)."""
-        n = min(self.cfg.label_traces, len(traces))
-        chosen = sorted(random.Random(it.seed("prm_label")).sample(range(len(traces)), n))
-        return [traces[i] for i in chosen]
+        """A seeded choice of ``label_traces`` traces, in sampling order (same in generate and
+        select: both see the traces verified). With ``label_correct``, that share of them
+        from the correct traces (as many as there are), the rest from the others."""
+        n, rng = min(self.cfg.label_traces, len(traces)), random.Random(it.seed("prm_label"))
+        if self.cfg.label_correct is None:
+            chosen = rng.sample(range(len(traces)), n)
+        else:
+            right = [i for i, t in enumerate(traces) if t["correct"]]
+            other = [i for i, t in enumerate(traces) if not t["correct"]]
+            k = min(len(right), max(round(self.cfg.label_correct * n), n - len(other)))
+            chosen = rng.sample(right, k) + rng.sample(other, n - k)
+        return [traces[i] for i in sorted(chosen)]
 
     def generate(self, it, pool) -> list[dict]:
         rows = self.star.generate(it, pool)
@@ -128,8 +146,11 @@ class StarPRM:
             labeled = {t["sample_id"] for t in chosen}
             labels = prm.step_labels(it.task, it.problem_of, chosen, [r for r in rows if r["phase"] == prm.ROLLOUT])
             write_parquet(Path(it.out_dir).parent / "steps.parquet", labels)
-            metrics.update(prm.train(it.model, labels, prm_dir(c, it), it.task, label=c.label, steps=c.prm_steps,
-                                     lr=c.prm_lr, batch_size=c.prm_batch_size, seed=it.seed("prm_train")))
+            history = earlier_labels(it) if c.label_history else []
+            metrics.update(prm.train(it.model, history + labels, prm_dir(c, it), it.task, label=c.label,
+                                     steps=c.prm_steps, lr=c.prm_lr, batch_size=c.prm_batch_size,
+                                     seed=it.seed("prm_train")))
+            metrics["prm/train_earlier_labels"] = len(history)
             metrics.update(prm.label_quality(labels, c.label))
         for r, x in zip(traces, prm.rewards(prm_dir(c, it), it.task, traces, c.aggregate)):
             r["prm_score"] = x
@@ -166,6 +187,21 @@ class StarPRM:
     def train(self, it, rows: list[dict]) -> dict:
         """As STaR: the base model (``init``) on this iteration's rows, steps growing."""
         return F.train(it, rows, self.cfg)
+
+
+def earlier_labels(it) -> list[dict]:
+    """The step labels iterations 1..k-1 wrote (``label_history``), oldest first. Each
+    iteration's file is complete before its select stage is marked done, so a resumed
+    run reads the same labels; a missing file (a run started with ``retrain: false``,
+    or labels never drawn) is skipped, a corrupt one is an error naming it."""
+    from selftaught.store import read_parquet
+
+    out = []
+    for j in range(1, it.k):
+        path = it.iter_dir(j) / "steps.parquet"
+        if path.is_file():
+            out += read_parquet(path)
+    return out
 
 
 def admit_flagged(traces: list[dict], share: float, correct) -> int:

@@ -1,0 +1,106 @@
+"""Which step labels could flag the wrong working STaR keeps? Read off a finished
+``star_prm`` run (``benchmarks/prm.py --out DIR``): for every labeled step of a
+*correct* trace (the only traces a gold-checked filter decides on) whose exactness
+the task checks, the rollout label against the exact step checker, and labels the
+same rollouts also give for free:
+
+- ``value (Math-Shepherd hard)``: flag a step when none of the k rollouts from its
+  prefix reaches the answer -- what the PRM is trained on;
+- ``value drop``: flag it when the value falls to 0 from a prefix that had some
+  (Setlur et al. 2024's "progress", arXiv 2410.08146, in its simplest form);
+- ``re-sample agreement``: the rollouts from prefix j-1 each re-write step j; flag
+  step j when fewer than m of them write it as the trace did (a step the policy
+  rarely writes is suspect), alone and together with the value label.
+
+    python benchmarks/prm_labels.py /tmp/prm/star_prm            # a run directory
+    python benchmarks/prm_labels.py /tmp/prm/star_prm --dest benchmarks/results/prm_labels_s1.json
+
+Prints a table per iteration (flag precision / recall against the exact check, and
+how many wrong steps there were) and writes the JSON. Reads only; no model runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from selftaught.store import read_parquet
+from selftaught.tasks.arithmetic import Arithmetic, Config as TaskConfig
+from selftaught.verifiers.prm import ROLLOUT
+
+
+def rules(agree: int, n: int, v: float, v_before: float | None) -> dict[str, bool]:
+    """Flag (True) or pass, for one step, under every label rule."""
+    value = v == 0
+    return {"value (Math-Shepherd hard)": value,
+            "value drop": value and (v_before is None or v_before > 0),
+            "re-sample agreement < 2": n > 0 and agree < 2,
+            "value or agreement < 2": value or (n > 0 and agree < 2),
+            "value or agreement < 3": value or (n > 0 and agree < 3)}
+
+
+def iteration(task, run: Path, k: int) -> dict | None:
+    steps_file, samples_file = run / f"iter_{k:03d}" / "steps.parquet", run / f"iter_{k:03d}" / "samples.parquet"
+    if not steps_file.is_file():
+        return None
+    labels, samples = read_parquet(steps_file), read_parquet(samples_file)
+    resampled = defaultdict(list)  # (trace, prefix step) -> the rollouts' own steps
+    for r in samples:
+        if r["phase"] == ROLLOUT:
+            resampled[(r["rollout_of"], r["rollout_step"])].append(task.steps(r["completion"]))
+    traces = {r["sample_id"]: r for r in samples if r["phase"] != ROLLOUT}
+    value = {(l["trace_id"], l["step"]): l["soft"] for l in labels}
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for l in labels:
+        t = traces[l["trace_id"]]
+        if l["source"] != "rollout" or l["exact"] is None or not t["correct"] or l["step"] < 2:
+            continue  # step 1 has no rollouts before it to re-sample it
+        j = l["step"]
+        step = task.steps(t["completion"])[j - 1]
+        again = resampled[(l["trace_id"], j - 1)]
+        agree = sum(len(s) >= j and s[j - 1] == step for s in again)
+        for name, flag in rules(agree, len(again), l["soft"], value.get((l["trace_id"], j - 1))).items():
+            c = counts[name]
+            c["tp"] += flag and not l["exact"]
+            c["fp"] += flag and l["exact"]
+            c["fn"] += (not flag) and not l["exact"]
+            c["n"] += 1
+    out = {}
+    for name, c in counts.items():
+        out[name] = {"precision": round(c["tp"] / (c["tp"] + c["fp"]), 3) if c["tp"] + c["fp"] else None,
+                     "recall": round(c["tp"] / (c["tp"] + c["fn"]), 3) if c["tp"] + c["fn"] else None,
+                     "wrong_steps": c["tp"] + c["fn"], "steps": c["n"]}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("run", type=Path, help="a star_prm run directory (holds iter_001/steps.parquet ...)")
+    ap.add_argument("--dest", type=Path, help="write the JSON here")
+    args = ap.parse_args()
+    task = Arithmetic(TaskConfig())
+    result = {}
+    for k in range(1, 100):
+        r = iteration(task, args.run, k)
+        if r is None and k > 1:
+            break
+        if r is not None:
+            result[k] = r
+    if not result:
+        raise SystemExit(f"{args.run}: no iter_k/steps.parquet (is it a star_prm run directory?)")
+    print(f"steps 2.. of correct traces, flag precision / recall against the exact step check ({args.run})")
+    names = list(next(iter(result.values())))
+    print("| iteration | wrong steps | " + " | ".join(names) + " |")
+    print("|---|---|" + "---|" * len(names))
+    for k, r in result.items():
+        cells = [f"{r[n]['precision'] if r[n]['precision'] is not None else '-'} / "
+                 f"{r[n]['recall'] if r[n]['recall'] is not None else '-'}" for n in names]
+        print(f"| {k} | {r[names[0]]['wrong_steps']} of {r[names[0]]['steps']} | " + " | ".join(cells) + " |")
+    if args.dest:
+        args.dest.write_text(json.dumps({"run": str(args.run), "iterations": result}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

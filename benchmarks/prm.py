@@ -145,7 +145,8 @@ def table(data: dict) -> None:
     for scorer, res in data.get("rerank", {}).items():
         m = res["metrics"]
         lo, hi = wilson(m["eval/acc"], m["eval/acc_n"])
-        con.print(f"{data.get('rerank_arm', 'star_prm')} last checkpoint, best-of-4 by {scorer}: {m['eval/acc']:.1%} [{lo:.1%}, {hi:.1%}]; "
+        con.print(f"{data.get('rerank_arm', 'star_prm')} last checkpoint, best-of-4 by {scorer}: "
+                  f"{m['eval/acc']:.1%} [{lo:.1%}, {hi:.1%}]; "
                   + ", ".join(f"{g}: {pct(m.get(f'eval/acc/{g}'))}" for g in groups))
 
 

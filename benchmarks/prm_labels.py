@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 
 from selftaught.store import read_parquet
 from selftaught.tasks.arithmetic import Arithmetic, Config as TaskConfig
+from selftaught.verifiers import prm
 from selftaught.verifiers.prm import ROLLOUT
 
 
@@ -52,7 +53,8 @@ def iteration(task, run: Path, k: int) -> dict | None:
             resampled[(r["rollout_of"], r["rollout_step"])].append(task.steps(r["completion"]))
     traces = {r["sample_id"]: r for r in samples if r["phase"] != ROLLOUT}
     value = {(l["trace_id"], l["step"]): l["soft"] for l in labels}
-    counts: dict[str, Counter] = defaultdict(Counter)
+    flags: dict[str, list[list[float]]] = defaultdict(list)  # per rule, 0.0 = flagged (step_quality's score)
+    exact: list[list[bool]] = []
     for l in labels:
         t = traces[l["trace_id"]]
         if l["source"] != "rollout" or l["exact"] is None or not t["correct"] or l["step"] < 2:
@@ -62,16 +64,14 @@ def iteration(task, run: Path, k: int) -> dict | None:
         again = resampled[(l["trace_id"], j - 1)]
         agree = sum(len(s) >= j and s[j - 1] == step for s in again)
         for name, flag in rules(agree, len(again), l["soft"], value.get((l["trace_id"], j - 1))).items():
-            c = counts[name]
-            c["tp"] += flag and not l["exact"]
-            c["fp"] += flag and l["exact"]
-            c["fn"] += (not flag) and not l["exact"]
-            c["n"] += 1
+            flags[name].append([0.0 if flag else 1.0])
+        exact.append([l["exact"]])
     out = {}
-    for name, c in counts.items():
-        out[name] = {"precision": round(c["tp"] / (c["tp"] + c["fp"]), 3) if c["tp"] + c["fp"] else None,
-                     "recall": round(c["tp"] / (c["tp"] + c["fn"]), 3) if c["tp"] + c["fn"] else None,
-                     "wrong_steps": c["tp"] + c["fn"], "steps": c["n"]}
+    for name, pred in flags.items():  # flagging wrong steps, scored as the PRM is (prm.step_quality)
+        q = prm.step_quality(pred, exact, prefix="q")
+        out[name] = {"precision": q["q_precision"] and round(q["q_precision"], 3),
+                     "recall": q["q_recall"] and round(q["q_recall"], 3), "wrong_steps": q["q_wrong_n"],
+                     "steps": q["q_n"]}
     return out
 
 

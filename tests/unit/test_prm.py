@@ -155,13 +155,15 @@ def test_label_history_trains_the_prm_on_every_iteration_s_labels(tmp_path, monk
 
 def test_label_correct_draws_that_share_of_the_labeled_traces_from_correct_ones():
     traces = [{"sample_id": f"s{i}", "correct": i % 5 == 0} for i in range(100)]  # 20 correct
-    pick = lambda **cfg: star_prm.build(star_prm.Config(label_traces=20, **cfg))._to_label(make_it(), traces)  # noqa: E731
+    def pick(n=20, **cfg):
+        return star_prm.build(star_prm.Config(label_traces=n, **cfg))._to_label(make_it(), traces)
+
     half = pick(label_correct=0.5)
     assert sum(t["correct"] for t in half) == 10 and len(half) == 20
     assert [t["sample_id"] for t in half] == sorted((t["sample_id"] for t in half), key=lambda x: int(x[1:]))
     assert half == pick(label_correct=0.5)  # seeded: generate and select choose the same traces
     assert sum(t["correct"] for t in pick(label_correct=1.0)) == 20
-    few = star_prm.build(star_prm.Config(label_traces=30, label_correct=1.0))._to_label(make_it(), traces)
+    few = pick(30, label_correct=1.0)
     assert sum(t["correct"] for t in few) == 20 and len(few) == 30  # only 20 correct: the rest from the others
     plain = pick()
     assert len(plain) == 20 and sum(t["correct"] for t in plain) < 10  # a plain random sample: ~4 correct

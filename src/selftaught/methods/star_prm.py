@@ -33,9 +33,10 @@ Why: the filter decides among correct traces only, while three quarters of a
 random sample are wrong traces whose right early steps, at lengths the policy
 cannot finish, are labeled wrong; the PRM trained on them flagged up to 67% of the
 correct traces with right working, and STaR stalled (benchmarks/prm.py, README).
-The PRM is retrained each iteration on that iteration's labels only (``label_history: true`` trains it on every iteration's labels so far;
-``retrain: false`` keeps iteration 1's; ``prm: <dir>`` uses one
-trained elsewhere and samples no rollouts); the PRM is the tiny policy with a
+The PRM is retrained each iteration on that iteration's labels only
+(``label_history: true`` trains it on every iteration's labels so far; ``retrain:
+false`` keeps iteration 1's; ``prm: <dir>`` uses one trained elsewhere and samples
+no rollouts); the PRM is the tiny policy with a
 head, not a 7B model. ``require_correct: false`` drops the gold check and keeps
 the top PRM-scored sample per problem (best-of-N against a learned proxy, which
 the over-optimization watch of Gao et al. 2022, arXiv 2210.10760,

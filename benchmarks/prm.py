@@ -13,6 +13,9 @@ Arms (each the user-facing ``selftaught run`` in a subprocess, one shared model 
                   a PRM retrained each iteration, keep correct traces whose minimum step
                   score is >= 0.5, plus flagged correct traces up to 8% of the kept ones,
                   to the digit counts with the fewest kept traces (``methods/star_prm.py``);
+- ``star_prm_base`` ``star_prm`` with ``method.baseline=group``: a trace's score divided by its
+                  digit count's sampled success rate (the value its problems start from)
+                  before the 0.5 threshold;
 - ``star_prm_random`` the same, labels on a plain random sample of the traces
                   (``method.label_correct=null``, as Math-Shepherd; ``star_prm`` before
                   2026-12-07, so ``star_prm`` in the older result files);
@@ -60,6 +63,8 @@ ARMS = {
     "star": [str(RECIPES / "star_arithmetic.yaml")],
     "star_valid": [str(RECIPES / "star_arithmetic.yaml"), "method.require_valid_steps=true"],
     "star_prm": [str(RECIPES / "star_prm_arithmetic.yaml"), "method.label_traces=192", "method.prm_steps=80"],
+    "star_prm_base": [str(RECIPES / "star_prm_arithmetic.yaml"), "method.label_traces=192", "method.prm_steps=80",
+                      "method.baseline=group"],
     "star_prm_random": [str(RECIPES / "star_prm_arithmetic.yaml"), "method.label_traces=192", "method.prm_steps=80",
                         "method.label_correct=null"],
     "star_prm_hist": [str(RECIPES / "star_prm_arithmetic.yaml"), "method.label_traces=192", "method.prm_steps=80",

@@ -16,7 +16,11 @@ same rollouts also give for free:
     python benchmarks/prm_labels.py /tmp/prm/star_prm --dest benchmarks/results/prm_labels_s1.json
 
 Prints a table per iteration (flag precision / recall against the exact check, and
-how many wrong steps there were) and writes the JSON. Reads only; no model runs.
+how many wrong steps there were), then how well the trained PRM's trace score ranks
+the correct traces of one digit count (the ROC AUC of right over wrong working:
+0.5 is no better than chance; whatever threshold or baseline selection uses, it
+can only trade the frontier's traces for their wrong working when this is near
+0.5), and writes the JSON. Reads only; no model runs.
 """
 
 from __future__ import annotations
@@ -75,6 +79,25 @@ def iteration(task, run: Path, k: int) -> dict | None:
     return out
 
 
+def ranking(run: Path, k: int) -> dict:
+    """Per digit count: the correct sampled or rationalized traces with right and with
+    wrong working the PRM was not trained on, and the AUC of their PRM score
+    (Mann-Whitney U / n1 n2; scipy comes with datasketch); None where either kind is missing."""
+    from scipy.stats import mannwhitneyu
+
+    seen = {l["trace_id"] for l in read_parquet(run / f"iter_{k:03d}" / "steps.parquet")}
+    by: dict[str, tuple[list, list]] = defaultdict(lambda: ([], []))
+    for r in read_parquet(run / f"iter_{k:03d}" / "samples.parquet"):
+        if r["phase"] != ROLLOUT and r["sample_id"] not in seen and r["correct"] and r.get("prm_score") is not None and r["steps_ok"] is not None:
+            by[str(r["group"])][0 if r["steps_ok"] else 1].append(r["prm_score"])
+    out = {}
+    for g in sorted(by, key=lambda g: (len(g), g)):
+        right, wrong = by[g]
+        auc = mannwhitneyu(right, wrong).statistic / (len(right) * len(wrong)) if right and wrong else None
+        out[g] = {"right": len(right), "wrong": len(wrong), "auc": auc if auc is None else round(float(auc), 3)}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("run", type=Path, help="a star_prm run directory (holds iter_001/steps.parquet ...)")
@@ -98,8 +121,19 @@ def main() -> None:
         cells = [f"{r[n]['precision'] if r[n]['precision'] is not None else '-'} / "
                  f"{r[n]['recall'] if r[n]['recall'] is not None else '-'}" for n in names]
         print(f"| {k} | {r[names[0]]['wrong_steps']} of {r[names[0]]['steps']} | " + " | ".join(cells) + " |")
+    ranks = {k: ranking(args.run, k) for k in result}
+    groups = sorted({g for r in ranks.values() for g in r}, key=lambda g: (len(g), g))
+    print("\nthe PRM's trace score on correct traces, per digit count (traces it was not "
+          "trained on): right / wrong working, AUC of right over wrong")
+    print("| iteration | " + " | ".join(groups) + " |")
+    print("|---|" + "---|" * len(groups))
+    for k, r in ranks.items():
+        cells = [f"{r[g]['right']} / {r[g]['wrong']}, {r[g]['auc'] if r[g]['auc'] is not None else '-'}"
+                 if g in r else "" for g in groups]
+        print(f"| {k} | " + " | ".join(cells) + " |")
     if args.dest:
-        args.dest.write_text(json.dumps({"run": str(args.run), "iterations": result}, indent=1) + "\n")
+        args.dest.write_text(json.dumps({"run": str(args.run), "iterations": result, "ranking": ranks},
+                                        indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -71,3 +71,24 @@ def test_same_config_tolerates_fields_added_since_the_run_started(tmp_path):
     (tmp_path / "run" / "config.yaml").write_text(changed)
     with pytest.raises(RunDirError, match="different config"):
         store.check(current, config.same_config)
+
+
+def test_every_command_a_recipe_documents_loads():
+    """The ``#   selftaught run recipes/<r>.yaml k=v ...`` lines at the top of each recipe
+    are commands users copy: each must name a recipe and overrides that validate."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    recipes = Path(config.__file__).parent / "recipes"
+    seen = 0
+    for path in sorted(recipes.glob("*.yaml")):
+        for line in path.read_text().splitlines():
+            if not line.startswith("#") or "selftaught run recipes/" not in line:
+                continue
+            command = re.sub(r"\[(\S+=\S+)\]", r"\1", line.lstrip("#").split("  #")[0])  # [an optional override]
+            words = shlex.split(command)
+            recipe, overrides = words[2], [w for w in words[3:] if not w.startswith("-")]
+            config.load(recipes / Path(recipe).name, overrides)
+            seen += 1
+    assert seen >= 10

@@ -171,7 +171,29 @@ def test_label_correct_draws_that_share_of_the_labeled_traces_from_correct_ones(
 
 def row(pid, group, kept, correct=True, score=0.1, phase="sample"):
     return {"sample_id": f"{phase}/{pid}", "problem_id": pid, "group": group, "phase": phase, "kept": kept,
-            "correct": correct, "prm_score": score}
+            "correct": correct, "prm_score": score, "prm_keep": score}
+
+
+def test_baseline_group_thresholds_the_score_against_the_group_s_value(tmp_path, monkeypatch):
+    # one problem, 5 unhinted samples, 1 correct: the group's value (1 + 1) / (5 + 2) = 0.286
+    rows = [trace("=99", f"1/sample/12+34/{i}") for i in range(4)] + [trace(GOOD, "1/sample/12+34/4")]
+    scores = {r["sample_id"]: 0.01 for r in rows} | {"1/sample/12+34/4": 0.2}
+    (plain, _, m0), _ = star_prm_select([dict(r) for r in rows], scores, tmp_path, monkeypatch)
+    assert not plain[4]["kept"] and plain[4]["select_reason"] == "rejected: PRM score 0.200 below 0.5"
+    assert plain[4]["prm_keep"] == 0.2 and "prm_base" not in plain[4] and m0["select/prm_rejected_correct"] == 1
+    (rel, train, m), _ = star_prm_select([dict(r) for r in rows], scores, tmp_path, monkeypatch, baseline="group")
+    assert rel[4]["kept"] and [t["sample_id"] for t in train] == ["1/sample/12+34/4"]
+    assert rel[4]["prm_base"] == pytest.approx(2 / 7) and rel[4]["prm_keep"] == pytest.approx(0.7)
+    assert rel[4]["prm_score"] == 0.2 and m["select/prm_rejected_correct"] == 0  # the raw score is kept as it was
+    scores["1/sample/12+34/4"] = 0.1  # 0.1 / 0.286 = 0.35: below half the group's value
+    (rel, _, _), _ = star_prm_select([dict(r) for r in rows], scores, tmp_path, monkeypatch, baseline="group")
+    assert not rel[4]["kept"] and rel[4]["select_reason"] == "rejected: PRM score 0.100 (/ group value 0.286) below 0.5"
+    v = star_prm.group_values([row("a", "2", False), row("b", "2", False, correct=False),
+                               row("c", "5", False, phase="rationalize")])
+    assert v == {"2": 0.5, "5": 0.5}  # (1 + 1) / (2 + 2); group 5 has no unhinted sample: 0.5
+    assert star_prm.group_values([row(f"x{i}", "7", False, correct=False) for i in range(98)]) == {"7": 0.01}
+    with pytest.raises(ValueError, match="baseline"):
+        star_prm.Config(require_correct=False, rationalize=False, baseline="group")
 
 
 def test_flagged_traces_are_admitted_to_the_thinnest_groups_up_to_the_share():

@@ -33,6 +33,10 @@ Why: the filter decides among correct traces only, while three quarters of a
 random sample are wrong traces whose right early steps, at lengths the policy
 cannot finish, are labeled wrong; the PRM trained on them flagged up to 67% of the
 correct traces with right working, and STaR stalled (benchmarks/prm.py, README).
+``baseline: group`` thresholds a trace's score divided by its group's sampled
+success rate (the value its problems start from), so that the frontier's low values
+are not read as wrong steps; measured: level with STaR at iteration 1, behind the
+plain PRM after, more wrong working (README), so off by default.
 The PRM is retrained each iteration on that iteration's labels only
 (``label_history: true`` trains it on every iteration's labels so far; ``retrain:
 false`` keeps iteration 1's; ``prm: <dir>`` uses one trained elsewhere and samples
@@ -69,6 +73,9 @@ class Config(star.Config):
     label: Literal["hard", "soft"] = Field("hard", description="the PRM's target: any rollout reached the answer, or the fraction")
     aggregate: Literal["min", "prod"] = Field("min", description="a trace's score from its step scores")
     threshold: float = Field(0.5, ge=0, le=1, description="keep a trace whose aggregated step score reaches this")
+    baseline: Literal["none", "group"] = Field("none", description="group: threshold a trace's score divided by "
+                                               "its group's sampled success rate, the value at its problems' start "
+                                               "(capped at 1; none: the score itself, as the papers)")
     flagged_share: float = Field(0.08, ge=0, lt=1, description="up to this share of kept traces may be correct ones "
                                  "the PRM flags, given to the groups with the fewest kept ones (0: drop them all)")
     require_correct: bool = Field(True, description="false: no gold check, keep the top PRM-scored sample per problem")
@@ -85,6 +92,9 @@ class Config(star.Config):
         if not self.require_correct and self.rationalize:
             raise ValueError("require_correct: false selects without gold answers; set rationalize: false too "
                              "(rationalization hints the gold answer)")
+        if not self.require_correct and self.baseline == "group":
+            raise ValueError("baseline: group measures each group's value with the gold check; "
+                             "with require_correct: false set baseline: none")
         return self
 
     def proxy(self, it):
@@ -153,8 +163,14 @@ class StarPRM:
                                      seed=it.seed("prm_train")))
             metrics["prm/train_earlier_labels"] = len(history)
             metrics.update(prm.label_quality(labels, c.label))
+        base = group_values(traces) if c.baseline == "group" else {}
         for r, x in zip(traces, prm.rewards(prm_dir(c, it), it.task, traces, c.aggregate)):
             r["prm_score"] = x
+            if base:
+                r["prm_base"] = base[r.get("group")]
+                r["prm_keep"] = min(1.0, x / r["prm_base"])
+            else:
+                r["prm_keep"] = x
         admitted = self._keep(traces)
         unseen = [t for t in traces if t["sample_id"] not in labeled]
         exact = [it.task.step_checks(it.problem_of(t), t["completion"]) for t in unseen]
@@ -162,26 +178,28 @@ class StarPRM:
         kept = [t for t in traces if t["kept"]]
         metrics.update({"prm/mean_score": F.frac(sum(t["prm_score"] for t in traces), len(traces)),
                         "prm/kept_mean_score": F.frac(sum(t["prm_score"] for t in kept), len(kept)),
-                        "select/prm_rejected_correct": sum(t["correct"] and t["prm_score"] < c.threshold
+                        "select/prm_rejected_correct": sum(t["correct"] and t["prm_keep"] < c.threshold
                                                            for t in traces),
                         "select/flagged_admitted": admitted})
-        metrics.update(prm.trace_quality(unseen, c.threshold))
+        metrics.update(prm.trace_quality(unseen, c.threshold, score="prm_keep"))
         return rows, F.train_rows(it, rows), metrics
 
     def _keep(self, traces: list[dict]) -> int:
         c = self.cfg
         if not c.require_correct:  # best-of-N against the PRM alone
-            F.top_per_problem(traces, lambda r: r["prm_score"], c.threshold)
+            F.top_per_problem(traces, lambda r: r["prm_keep"], c.threshold)
             return 0
 
         def good(r):
-            return self.star._good(r) and r["prm_score"] >= c.threshold
+            return self.star._good(r) and r["prm_keep"] >= c.threshold
 
         def why_not(r):
             if not r["correct"]:
                 return r["verify_reason"]
-            return f"PRM score {r['prm_score']:.3f} below {c.threshold}" if r["prm_score"] < c.threshold \
-                else "wrong working"
+            if r["prm_keep"] >= c.threshold:
+                return "wrong working"
+            of = f" (/ group value {r['prm_base']:.3f})" if "prm_base" in r else ""
+            return f"PRM score {r['prm_score']:.3f}{of} below {c.threshold}"
         star.keep_first(traces, good, why_not)
         return admit_flagged(traces, c.flagged_share, self.star._good)
 
@@ -205,6 +223,27 @@ def earlier_labels(it) -> list[dict]:
     return out
 
 
+def group_values(traces: list[dict]) -> dict:
+    """Each group's (the task's level: digit count) value at its problems' start under
+    this policy: the share of its unhinted samples that are correct, Laplace-smoothed,
+    (correct + 1) / (samples + 2), so that a group with no correct sample still has
+    one above 0 (``baseline: group``). Why: a rollout label is the value of a prefix
+    (can *this* policy still finish?), so where the policy finishes 10% of the sums
+    every step of a right trace is worth about 0.1, and an absolute threshold drops
+    the frontier STaR learns length from; a step that falls below half of where its
+    problem started is what a wrong step does (benchmarks/prm.py, README)."""
+    n: dict = {}
+    for r in traces:
+        if r["phase"] == "sample":
+            c = n.setdefault(r.get("group"), [0, 0])
+            c[0] += bool(r["correct"])
+            c[1] += 1
+    out = {g: (c + 1) / (m + 2) for g, (c, m) in n.items()}
+    for r in traces:  # a group with rationalized traces only: no sample told its value
+        out.setdefault(r.get("group"), 0.5)
+    return out
+
+
 def admit_flagged(traces: list[dict], share: float, correct) -> int:
     """Keep some correct traces the PRM flagged, so that they are at most ``share`` of
     the kept ones: one per problem that has no kept trace (STaR's order: sampled before
@@ -218,7 +257,7 @@ def admit_flagged(traces: list[dict], share: float, correct) -> int:
     order = {"sample": 0, "rationalize": 1}
     best: dict[str, dict] = {}
     for r in sorted((r for r in traces if r["phase"] in order and r["problem_id"] not in kept and correct(r)),
-                    key=lambda r: (order[r["phase"]], -r["prm_score"])):
+                    key=lambda r: (order[r["phase"]], -r["prm_keep"])):
         best.setdefault(r["problem_id"], r)
     problems: dict[str, set] = {}
     for r in traces:
@@ -233,7 +272,7 @@ def admit_flagged(traces: list[dict], share: float, correct) -> int:
         r = waiting[g].pop(0)
         have[g] += 1
         admitted += 1
-        F.mark(r, True, f"flagged (PRM score {r['prm_score']:.3f}) but admitted: group {g} has the fewest "
+        F.mark(r, True, f"flagged (PRM score {r['prm_keep']:.3f}) but admitted: group {g} has the fewest "
                         f"kept traces (flagged_share)")
     return admitted
 

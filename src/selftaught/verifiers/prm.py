@@ -279,12 +279,12 @@ def step_quality(pred: list[list[float]], exact: list[list[bool] | None], thresh
             f"{prefix}_acc": (tp + tn) / n, f"{prefix}_n": n, f"{prefix}_wrong_n": tp + fn}
 
 
-def trace_quality(traces: list[dict], threshold: float = 0.5) -> dict:
+def trace_quality(traces: list[dict], threshold: float = 0.5, score: str = "prm_score") -> dict:
     """What selection sees: among *correct* traces (the only ones a gold-checked filter
-    decides on), the share with exact-right working the PRM rejects (``prm_score`` below
+    decides on), the share with exact-right working the PRM rejects (``score`` below
     ``threshold``), and the share with wrong working it rejects; empty without exact checks."""
-    valid = [t["prm_score"] < threshold for t in traces if t["correct"] and t.get("steps_ok") is True]
-    wrong = [t["prm_score"] < threshold for t in traces if t["correct"] and t.get("steps_ok") is False]
+    valid = [t[score] < threshold for t in traces if t["correct"] and t.get("steps_ok") is True]
+    wrong = [t[score] < threshold for t in traces if t["correct"] and t.get("steps_ok") is False]
     out = {}
     if valid:
         out.update({"prm/valid_rejected_frac": sum(valid) / len(valid), "prm/valid_n": len(valid)})

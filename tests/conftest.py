@@ -12,7 +12,7 @@ if _WORKERS > 1 and "OMP_NUM_THREADS" not in os.environ:
 # A micro-loop of the built-in demo that runs in seconds: small splits, a tiny
 # warm start, few steps. Integration tests apply these overrides (plus their own).
 MICRO = [
-    "iterations=2", "warm_start_steps=400", "task.seed_size=300", "task.pool_size=300",
+    "iterations=2", "warm_start_steps=250", "task.seed_size=300", "task.pool_size=300",
     "task.eval_digits=[1,4]", "task.eval_per_group=8", "method.problems_per_iteration=48",
     "trainer.steps=8", "trainer.batch_size=16", "backend.batch_size=64", "eval.max_new_tokens=64",
     "method.max_new_tokens=64",
@@ -78,18 +78,21 @@ def micro(tmp_path):
     return make
 
 
-# Under xdist, files go to whichever worker is free, in collection order. The unit
-# files first (should the micro model not be built yet, e.g. a worker restarted: one
-# worker builds it behind the file lock while the other runs tests that do not
-# need it). Then the longest integration file, so it does not run alone at the end.
-_LONGEST_FIRST = ["tests/integration/test_resume.py"]
+# Under xdist, files go to whichever worker is free, in collection order, so the
+# longest files go first and the many short ones fill in behind them (longest
+# processing time first: otherwise one worker ran a 25-30 s file alone at the end
+# while the other core idled). Seconds per file from ``--durations`` on the 2-core
+# AMD box (2026-12-07); files not listed are short and keep their order after these.
+_LONGEST_FIRST = ["tests/integration/test_resume.py", "tests/integration/test_preference_micro.py",
+                  "tests/integration/test_own_verifier.py", "tests/integration/test_methods_micro.py",
+                  "tests/integration/test_prm_micro.py", "tests/integration/test_docs_your_own.py",
+                  "tests/unit/test_sandbox.py", "tests/unit/test_models_loading.py", "tests/integration/test_ray.py",
+                  "tests/integration/test_accelerate.py"]
 
 
 def pytest_collection_modifyitems(session, config, items):
     def rank(item):
         path = item.nodeid.split("::")[0]
-        if path.startswith("tests/unit/"):
-            return 0
-        return 1 if path in _LONGEST_FIRST else 2
+        return _LONGEST_FIRST.index(path) if path in _LONGEST_FIRST else len(_LONGEST_FIRST)
 
     items.sort(key=rank)  # stable: the order within each file is kept

@@ -16,7 +16,7 @@ GOOD = "def double(x):\n    return 2 * x\n"
 
 @pytest.fixture(scope="module")
 def box():
-    return Sandbox(Limits(cpu_s=3, wall_s=6, memory_mb=512, nproc=16, file_mb=1, tmp_mb=8), workers=2)
+    return Sandbox(Limits(cpu_s=2, wall_s=4, memory_mb=512, nproc=16, file_mb=1, tmp_mb=8), workers=2)
 
 
 def test_isolation_level_is_bwrap_here(box):

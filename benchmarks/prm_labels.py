@@ -46,11 +46,15 @@ def rules(agree: int, n: int, v: float, v_before: float | None) -> dict[str, boo
             "value or agreement < 3": value or (n > 0 and agree < 3)}
 
 
-def iteration(task, run: Path, k: int) -> dict | None:
-    steps_file, samples_file = run / f"iter_{k:03d}" / "steps.parquet", run / f"iter_{k:03d}" / "samples.parquet"
+def records(run: Path, k: int) -> tuple[list[dict], list[dict]] | None:
+    """Iteration k's step labels and samples, read once for both tables; None without labels."""
+    steps_file = run / f"iter_{k:03d}" / "steps.parquet"
     if not steps_file.is_file():
         return None
-    labels, samples = read_parquet(steps_file), read_parquet(samples_file)
+    return read_parquet(steps_file), read_parquet(run / f"iter_{k:03d}" / "samples.parquet")
+
+
+def iteration(task, labels: list[dict], samples: list[dict]) -> dict:
     resampled = defaultdict(list)  # (trace, prefix step) -> the rollouts' own steps
     for r in samples:
         if r["phase"] == ROLLOUT:
@@ -79,16 +83,18 @@ def iteration(task, run: Path, k: int) -> dict | None:
     return out
 
 
-def ranking(run: Path, k: int) -> dict:
+def ranking(labels: list[dict], samples: list[dict]) -> dict:
     """Per digit count: the correct sampled or rationalized traces with right and with
     wrong working the PRM was not trained on, and the AUC of their PRM score
     (Mann-Whitney U / n1 n2; scipy comes with datasketch); None where either kind is missing."""
     from scipy.stats import mannwhitneyu
 
-    seen = {l["trace_id"] for l in read_parquet(run / f"iter_{k:03d}" / "steps.parquet")}
+    seen = {l["trace_id"] for l in labels}
     by: dict[str, tuple[list, list]] = defaultdict(lambda: ([], []))
-    for r in read_parquet(run / f"iter_{k:03d}" / "samples.parquet"):
-        if r["phase"] != ROLLOUT and r["sample_id"] not in seen and r["correct"] and r.get("prm_score") is not None and r["steps_ok"] is not None:
+    for r in samples:
+        if r["phase"] == ROLLOUT or r["sample_id"] in seen or not r["correct"]:
+            continue
+        if r.get("prm_score") is not None and r["steps_ok"] is not None:
             by[str(r["group"])][0 if r["steps_ok"] else 1].append(r["prm_score"])
     out = {}
     for g in sorted(by, key=lambda g: (len(g), g)):
@@ -104,13 +110,13 @@ def main() -> None:
     ap.add_argument("--dest", type=Path, help="write the JSON here")
     args = ap.parse_args()
     task = Arithmetic(TaskConfig())
-    result = {}
+    result, ranks = {}, {}
     for k in range(1, 100):
-        r = iteration(task, args.run, k)
-        if r is None and k > 1:
+        got = records(args.run, k)
+        if got is None and k > 1:
             break
-        if r is not None:
-            result[k] = r
+        if got is not None:
+            result[k], ranks[k] = iteration(task, *got), ranking(*got)
     if not result:
         raise SystemExit(f"{args.run}: no iter_k/steps.parquet (is it a star_prm run directory?)")
     print(f"steps 2.. of correct traces, flag precision / recall against the exact step check ({args.run})")
@@ -121,7 +127,6 @@ def main() -> None:
         cells = [f"{r[n]['precision'] if r[n]['precision'] is not None else '-'} / "
                  f"{r[n]['recall'] if r[n]['recall'] is not None else '-'}" for n in names]
         print(f"| {k} | {r[names[0]]['wrong_steps']} of {r[names[0]]['steps']} | " + " | ".join(cells) + " |")
-    ranks = {k: ranking(args.run, k) for k in result}
     groups = sorted({g for r in ranks.values() for g in r}, key=lambda g: (len(g), g))
     print("\nthe PRM's trace score on correct traces, per digit count (traces it was not "
           "trained on): right / wrong working, AUC of right over wrong")

@@ -17,3 +17,21 @@ def test_methods_refuses_to_merge_arms_run_with_other_overrides():
     same = {"common_overrides": methods.COMMON, "methods": {"star": {}}}
     assert methods.unmergeable(same) is None and methods.unmergeable({}) is None
     assert methods.unmergeable({"common_overrides": ["x"], "smollm2": {"star": {}}}) is None  # no tiny arms to mislabel
+
+
+def test_prm_labels_ranking_is_the_auc_on_unseen_correct_traces_per_group():
+    import prm_labels
+
+    def t(sid, group, score, ok, correct=True, phase="sample"):
+        return {"sample_id": sid, "group": group, "phase": phase, "correct": correct, "prm_score": score,
+                "steps_ok": ok}
+
+    samples = [t("a", "5", 0.9, True), t("b", "5", 0.4, True), t("c", "5", 0.5, False),  # right 0.9, 0.4 vs wrong 0.5
+               t("seen", "5", 0.0, True),  # labeled: the PRM trained on it
+               t("w", "5", 0.99, False, correct=False),  # incorrect: the filter never decides on it
+               t("r", "5", 0.0, False, phase=prm_labels.ROLLOUT),
+               t("d", "2", 0.7, True)]
+    out = prm_labels.ranking([{"trace_id": "seen"}], samples)
+    assert out == {"2": {"right": 1, "wrong": 0, "auc": None}, "5": {"right": 2, "wrong": 1, "auc": 0.5}}
+    samples[1]["prm_score"] = 0.6  # both right traces above the wrong one
+    assert prm_labels.ranking([{"trace_id": "seen"}], samples)["5"]["auc"] == 1.0

@@ -16,6 +16,14 @@ Arms (each the user-facing ``selftaught run`` in a subprocess, one shared model 
 - ``star_prm_base`` ``star_prm`` with ``method.baseline=group``: a trace's score divided by its
                   digit count's sampled success rate (the value its problems start from)
                   before the 0.5 threshold;
+- ``star_prm_checker`` ``star_prm`` with ``method.labels=checker``: the same traces' steps
+                  labeled by the exact step check instead of rollouts (a labeler, as
+                  Lightman et al.'s people), no rollouts; the PRM and the filter unchanged;
+- ``star_prm_checker0`` that with ``method.flagged_share=0`` (admitting flagged traces
+                  is for rollout labels, which flag right steps at the frontier);
+- ``star_prm_checker_spread`` ``star_prm_checker`` with ``method.label_spread=group``: the
+                  labeled traces drawn evenly over the digit counts;
+- ``star_prm_spread`` ``star_prm`` (rollout labels) with ``method.label_spread=group``;
 - ``star_prm_random`` the same, labels on a plain random sample of the traces
                   (``method.label_correct=null``, as Math-Shepherd; ``star_prm`` before
                   2026-12-07, so ``star_prm`` in the older result files);
@@ -65,6 +73,14 @@ ARMS = {
     "star_prm": [str(RECIPES / "star_prm_arithmetic.yaml"), "method.label_traces=192", "method.prm_steps=80"],
     "star_prm_base": [str(RECIPES / "star_prm_arithmetic.yaml"), "method.label_traces=192", "method.prm_steps=80",
                       "method.baseline=group"],
+    "star_prm_checker": [str(RECIPES / "star_prm_arithmetic.yaml"), "method.label_traces=192", "method.prm_steps=80",
+                         "method.labels=checker"],
+    "star_prm_checker0": [str(RECIPES / "star_prm_arithmetic.yaml"), "method.label_traces=192", "method.prm_steps=80",
+                          "method.labels=checker", "method.flagged_share=0"],
+    "star_prm_checker_spread": [str(RECIPES / "star_prm_arithmetic.yaml"), "method.label_traces=192",
+                                "method.prm_steps=80", "method.labels=checker", "method.label_spread=group"],
+    "star_prm_spread": [str(RECIPES / "star_prm_arithmetic.yaml"), "method.label_traces=192", "method.prm_steps=80",
+                        "method.label_spread=group"],
     "star_prm_random": [str(RECIPES / "star_prm_arithmetic.yaml"), "method.label_traces=192", "method.prm_steps=80",
                         "method.label_correct=null"],
     "star_prm_hist": [str(RECIPES / "star_prm_arithmetic.yaml"), "method.label_traces=192", "method.prm_steps=80",

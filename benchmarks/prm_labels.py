@@ -119,11 +119,14 @@ def main() -> None:
             result[k], ranks[k] = iteration(task, *got), ranking(*got)
     if not result:
         raise SystemExit(f"{args.run}: no iter_k/steps.parquet (is it a star_prm run directory?)")
-    print(f"steps 2.. of correct traces, flag precision / recall against the exact step check ({args.run})")
     names = list(next(iter(result.values())))
-    print("| iteration | wrong steps | " + " | ".join(names) + " |")
-    print("|---|---|" + "---|" * len(names))
-    for k, r in result.items():
+    if names:
+        print(f"steps 2.. of correct traces, flag precision / recall against the exact step check ({args.run})")
+        print("| iteration | wrong steps | " + " | ".join(names) + " |")
+        print("|---|---|" + "---|" * len(names))
+    else:  # labels: checker -- no rollouts to read label rules from
+        print(f"{args.run}: no rollout labels (a `labels: checker` run); the PRM's ranking only")
+    for k, r in result.items() if names else ():
         cells = [f"{r[n]['precision'] if r[n]['precision'] is not None else '-'} / "
                  f"{r[n]['recall'] if r[n]['recall'] is not None else '-'}" for n in names]
         print(f"| {k} | {r[names[0]]['wrong_steps']} of {r[names[0]]['steps']} | " + " | ".join(cells) + " |")

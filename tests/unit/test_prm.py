@@ -2,6 +2,7 @@
 Math-Shepherd labels from rollouts, the PRM (trained on a tiny random model), the
 STaR + PRM selection rule, and the over-optimization rule of the gate."""
 
+import random
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -61,6 +62,36 @@ def test_rollouts_force_each_prefix_and_labels_are_hard_and_soft():
         (1, 1.0, 0.5, "rollout", True), (2, 0.0, 0.0, "rollout", False), (3, 1.0, 1.0, "verdict", False)]
     q = prm.label_quality(labels, "hard")  # the rollout labels against the exact check
     assert q["prm/label_hard_precision"] == 1.0 and q["prm/label_hard_recall"] == 1.0
+
+
+def test_checker_labels_are_the_exact_check_with_no_rollouts(tmp_path, monkeypatch):
+    t = trace(BAD_STEP)
+    labels = prm.checker_labels(TASK, lambda r: P, [t])
+    assert [(l["step"], l["hard"], l["soft"], l["source"], l["rollouts"]) for l in labels] == [
+        (1, 1.0, 1.0, "checker", 0), (2, 0.0, 0.0, "checker", 0), (3, 0.0, 0.0, "checker", 0)]
+    assert labels[1]["prefix"] == "2+4+0=6,0\n1+3+0=5,0\n" and labels[2]["exact"] is False
+    assert prm.label_quality(labels, "hard") == {}  # nothing to grade: the labels are the check
+    long = "0+0+0=0,0\n" * (prm.MAX_STEPS + 4) + "=0"  # the first MAX_STEPS steps and the last, as rollouts label
+    assert [l["step"] for l in prm.checker_labels(TASK, lambda r: P, [trace(long)])] == [
+        *range(1, prm.MAX_STEPS + 1), prm.MAX_STEPS + 5]
+    with pytest.raises(ValueError, match="exact step checks"):
+        prm.checker_labels(SimpleNamespace(name="gsm8k", steps=TASK.steps, step_checks=lambda p, c: None),
+                           lambda r: P, [t])
+    # the method samples no rollouts and trains its PRM on these labels
+    method = star_prm.build(star_prm.Config(rationalize=False, label_traces=10, labels="checker"))
+    it = make_it(lambda p, i: BAD_STEP)
+    rows = method.generate(it, [P])
+    assert {r["phase"] for r in rows} == {"sample"} and it.backend.prompts == [TASK.prompt(P)]
+    (rows, _, _), trained = star_prm_select([trace(BAD_STEP), trace(GOOD, "1/sample/12+34/1")],
+                                            {"1/sample/12+34/0": 0.2, "1/sample/12+34/1": 0.9}, tmp_path, monkeypatch,
+                                            labels="checker")
+    assert [l["hard"] for l in trained[0][1]] == [1.0, 0.0, 0.0, 1.0, 1.0, 1.0]
+    assert star_prm.Config(labels="checker").needs(5).task == ("step_checks",) and star_prm.Config().needs(5).task == ()
+    from selftaught.methods import check_task
+
+    check_task(star_prm.Config(labels="checker"), 5, TASK)  # arithmetic checks its steps
+    with pytest.raises(ValueError, match="step_checks"):
+        check_task(star_prm.Config(labels="checker"), 5, SimpleNamespace(name="gsm8k", capabilities=frozenset()))
 
 
 def test_aggregate_and_step_quality():
@@ -167,6 +198,22 @@ def test_label_correct_draws_that_share_of_the_labeled_traces_from_correct_ones(
     assert sum(t["correct"] for t in few) == 20 and len(few) == 30  # only 20 correct: the rest from the others
     plain = pick()
     assert len(plain) == 20 and sum(t["correct"] for t in plain) < 10  # a plain random sample: ~4 correct
+
+
+def test_label_spread_group_draws_the_labeled_traces_evenly_over_the_groups():
+    # 60 correct traces of 1 digit, 30 of 4, 4 of 7; 20 wrong ones of 7 digits
+    groups = [1] * 60 + [4] * 30 + [7] * 4
+    traces = [{"sample_id": f"s{i}", "group": g, "correct": True} for i, g in enumerate(groups)]
+    traces += [{"sample_id": f"w{i}", "group": 7, "correct": False} for i in range(20)]
+
+    def pick(**cfg):
+        return star_prm.build(star_prm.Config(label_traces=12, label_correct=1.0, **cfg))._to_label(make_it(), traces)
+
+    even = pick(label_spread="group")
+    assert sorted(t["group"] for t in even) == [1, 1, 1, 1, 4, 4, 4, 4, 7, 7, 7, 7] and all(t["correct"] for t in even)
+    assert even == pick(label_spread="group")  # seeded
+    assert sum(t["group"] == 7 for t in pick()) < 4  # in proportion: 4 of 94 are 7-digit traces
+    assert len(star_prm.spread(random.Random(0), range(5), 9, lambda i: i % 2)) == 5  # fewer than asked: all
 
 
 def row(pid, group, kept, correct=True, score=0.1, phase="sample"):

@@ -37,6 +37,11 @@ correct traces with right working, and STaR stalled (benchmarks/prm.py, README).
 success rate (the value its problems start from), so that the frontier's low values
 are not read as wrong steps; measured: level with STaR at iteration 1, behind the
 plain PRM after, more wrong working (README), so off by default.
+``labels: checker`` labels the same traces' steps with the task's exact step check
+instead of rollouts (no rollouts are sampled): Lightman et al.'s setting, where a
+labeler (people, for PRM800K) labels the steps of a budget of traces and the PRM
+generalizes to the rest; it needs a task with ``step_checks`` and shows what the
+PRM and the filter do when the labels can see every error (README).
 The PRM is retrained each iteration on that iteration's labels only
 (``label_history: true`` trains it on every iteration's labels so far; ``retrain:
 false`` keeps iteration 1's; ``prm: <dir>`` uses one trained elsewhere and samples
@@ -58,6 +63,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from selftaught.methods import Needs
 from selftaught.methods import _filter as F
 from selftaught.methods import star
 from selftaught.store import write_parquet
@@ -69,6 +75,12 @@ class Config(star.Config):
     label_traces: int = Field(256, ge=1, description="traces per iteration whose steps are labeled by rollout")
     label_correct: float | None = Field(None, ge=0, le=1, description="share of the labeled traces drawn from the "
                                         "correct ones, the traces the filter decides on (None: a plain random sample)")
+    labels: Literal["rollout", "checker"] = Field("rollout", description="who labels the steps: rollouts from each "
+                                                  "step prefix (Math-Shepherd), or the task's exact step check on "
+                                                  "the labeled traces (a labeler, as Lightman et al.'s people)")
+    label_spread: Literal["random", "group"] = Field("random", description="group: draw the labeled traces evenly "
+                                                    "over the groups (digit counts), so the longest are labeled as "
+                                                    "often as the short ones (random: in proportion)")
     rollouts_per_step: int = Field(4, ge=1, description="continuations sampled from each step prefix (Math-Shepherd's N)")
     label: Literal["hard", "soft"] = Field("hard", description="the PRM's target: any rollout reached the answer, or the fraction")
     aggregate: Literal["min", "prod"] = Field("min", description="a trace's score from its step scores")
@@ -96,6 +108,11 @@ class Config(star.Config):
             raise ValueError("baseline: group measures each group's value with the gold check; "
                              "with require_correct: false set baseline: none")
         return self
+
+    def needs(self, iterations: int) -> Needs:
+        if self.labels == "checker":
+            return Needs(task=("step_checks",), why=" (labels: checker labels steps with the task's exact step check)")
+        return Needs()
 
     def proxy(self, it):
         """The learned scorer that selects the training data: this iteration's PRM."""
@@ -127,18 +144,20 @@ class StarPRM:
         select: both see the traces verified). With ``label_correct``, that share of them
         from the correct traces (as many as there are), the rest from the others."""
         n, rng = min(self.cfg.label_traces, len(traces)), random.Random(it.seed("prm_label"))
+        draw = rng.sample if self.cfg.label_spread == "random" else \
+            lambda idx, m: spread(rng, idx, m, lambda i: traces[i].get("group"))
         if self.cfg.label_correct is None:
-            chosen = rng.sample(range(len(traces)), n)
+            chosen = draw(range(len(traces)), n)
         else:
             right = [i for i, t in enumerate(traces) if t["correct"]]
             other = [i for i, t in enumerate(traces) if not t["correct"]]
             k = min(len(right), max(round(self.cfg.label_correct * n), n - len(other)))
-            chosen = rng.sample(right, k) + rng.sample(other, n - k)
+            chosen = draw(right, k) + draw(other, n - k)
         return [traces[i] for i in sorted(chosen)]
 
     def generate(self, it, pool) -> list[dict]:
         rows = self.star.generate(it, pool)
-        if not labels_now(self.cfg, it.k):
+        if not labels_now(self.cfg, it.k) or self.cfg.labels == "checker":
             return rows
         c = self.cfg
         traces = self._to_label(it, it.score(rows))
@@ -155,7 +174,10 @@ class StarPRM:
         if labels_now(c, it.k):
             chosen = self._to_label(it, traces)
             labeled = {t["sample_id"] for t in chosen}
-            labels = prm.step_labels(it.task, it.problem_of, chosen, [r for r in rows if r["phase"] == prm.ROLLOUT])
+            if c.labels == "checker":
+                labels = prm.checker_labels(it.task, it.problem_of, chosen)
+            else:
+                labels = prm.step_labels(it.task, it.problem_of, chosen, [r for r in rows if r["phase"] == prm.ROLLOUT])
             write_parquet(Path(it.out_dir).parent / "steps.parquet", labels)
             history = earlier_labels(it) if c.label_history else []
             metrics.update(prm.train(it.model, history + labels, prm_dir(c, it), it.task, label=c.label,
@@ -206,6 +228,23 @@ class StarPRM:
     def train(self, it, rows: list[dict]) -> dict:
         """As STaR: the base model (``init``) on this iteration's rows, steps growing."""
         return F.train(it, rows, self.cfg)
+
+
+def spread(rng: random.Random, idx, m: int, group_of) -> list:
+    """``m`` of ``idx`` drawn evenly over their groups (``label_spread: group``): each
+    group's members shuffled, then one from every group in turn (groups in a seeded
+    order) while any is left. Why: correct traces are mostly short, so a plain sample
+    labels the frontier, where the filter decides most, least of all."""
+    groups: dict = {}
+    for i in idx:
+        groups.setdefault(str(group_of(i)), []).append(i)
+    queues = [rng.sample(groups[g], len(groups[g])) for g in rng.sample(sorted(groups), len(groups))]
+    out: list = []
+    while len(out) < m and any(queues):
+        for q in queues:
+            if q and len(out) < m:
+                out.append(q.pop())
+    return out
 
 
 def earlier_labels(it) -> list[dict]:

@@ -31,7 +31,8 @@ class Task(Protocol):
     # characters; n-gram metrics then count characters, not words. None: word-level.
     alphabet: str | None = None
     verifier_version: int = 1  # stamped in every row's ``verifier`` column; bump when verify() changes
-    capabilities: ClassVar[frozenset[str]] = frozenset()  # {"make_problem"}: labels new questions
+    # "make_problem": labels new questions; "step_checks": checks every step exactly
+    capabilities: ClassVar[frozenset[str]] = frozenset()
 
     def train_pool(self) -> list[Problem]: ...
     def eval_set(self) -> list[Problem]: ...
@@ -69,7 +70,8 @@ class Task(Protocol):
 
     def step_checks(self, problem: Problem, completion: str) -> list[bool] | None:
         """Is each step's prefix exactly right? Only tasks whose steps can be checked
-        (arithmetic's scratchpad lines); None: no exact check."""
+        (arithmetic's scratchpad lines), with ``"step_checks"`` in ``capabilities``;
+        None: no exact check."""
         return None
 
     def graded(self, pool: list[Problem]):

@@ -195,7 +195,7 @@ class Arithmetic(Task):
     name = "arithmetic"
     alphabet = ALPHABET
     position_tracker = Positions
-    capabilities = frozenset({"make_problem"})
+    capabilities = frozenset({"make_problem", "step_checks"})
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg

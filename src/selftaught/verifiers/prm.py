@@ -84,14 +84,37 @@ def step_labels(task, problem_of, traces: list[dict], rolls: list[dict]) -> list
         for j in range(1, len(steps) + 1):
             last = j == len(steps)
             hits = [bool(t["correct"])] if last else reached.get((t["sample_id"], j), [])
-            if not hits:
-                continue
-            out.append({"trace_id": t["sample_id"], "problem_id": t["problem_id"], "iteration": t["iteration"],
-                        "step": j, "steps": len(steps), "prefix": "".join(steps[:j]), "prompt": t["prompt"],
-                        "rollouts": 0 if last else len(hits), "reached": sum(hits),
-                        "hard": float(any(hits)), "soft": sum(hits) / len(hits),
-                        "source": "verdict" if last else "rollout", "exact": None if exact is None else exact[j - 1]})
+            if hits:
+                out.append(_label(t, steps, j, hits, "verdict" if last else "rollout", exact, rollouts=not last))
     return out
+
+
+def checker_labels(task, problem_of, traces: list[dict]) -> list[dict]:
+    """Step labels from a labeler instead of rollouts, as Lightman et al. trained their PRM
+    on people's step labels (PRM800K): here the task's exact step check
+    (``Task.step_checks``) labels the same steps rollouts would (the first ``MAX_STEPS``
+    and the last); hard = soft = the check. The records are ``step_labels``' with
+    ``source`` "checker" and no rollouts, so the PRM trains on them unchanged."""
+    out = []
+    for t in traces:
+        steps = task.steps(t["completion"])
+        exact = task.step_checks(problem_of(t), t["completion"])
+        if exact is None:
+            raise ValueError(f"prm: labels: checker needs a task with exact step checks (task {task.name!r} has none)")
+        for j in range(1, len(steps) + 1):
+            if j <= MAX_STEPS or j == len(steps):
+                out.append(_label(t, steps, j, [exact[j - 1]], "checker", exact, rollouts=False))
+    return out
+
+
+def _label(t: dict, steps: list[str], j: int, hits: list[bool], source: str, exact, rollouts: bool) -> dict:
+    """The step-label record of step ``j`` of trace ``t`` (``hits``: which rollouts, or the
+    one verdict, reached the answer)."""
+    return {"trace_id": t["sample_id"], "problem_id": t["problem_id"], "iteration": t["iteration"],
+            "step": j, "steps": len(steps), "prefix": "".join(steps[:j]), "prompt": t["prompt"],
+            "rollouts": len(hits) if rollouts else 0, "reached": sum(hits),
+            "hard": float(any(hits)), "soft": sum(hits) / len(hits),
+            "source": source, "exact": None if exact is None else exact[j - 1]}
 
 
 # --- the model --------------------------------------------------------------------

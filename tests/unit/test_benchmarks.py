@@ -35,3 +35,29 @@ def test_prm_labels_ranking_is_the_auc_on_unseen_correct_traces_per_group():
     assert out == {"2": {"right": 1, "wrong": 0, "auc": None}, "5": {"right": 2, "wrong": 1, "auc": 0.5}}
     samples[1]["prm_score"] = 0.6  # both right traces above the wrong one
     assert prm_labels.ranking([{"trace_id": "seen"}], samples)["5"]["auc"] == 1.0
+
+
+def test_the_readme_names_only_arms_and_results_that_exist():
+    import re
+
+    import prm
+
+    readme = (BENCH.parent / "README.md").read_text()
+    named = set()
+    for m in re.finditer(r"benchmarks/prm\.py((?: [^`\n]*)?)`", readme.replace("\n", " ")):
+        args = m.group(1).split()
+        if "--arms" in args:
+            for a in args[args.index("--arms") + 1:]:
+                if a.startswith(("-", "[")):
+                    break
+                named.add(a)
+    assert named and {"star_prm_checker", "star_valid"} <= named
+    assert named <= set(prm.ARMS), named - set(prm.ARMS)
+    cited = set(re.findall(r"benchmarks/results/([\w.{},-]+\.json)", readme.replace("\n", " ")))
+    missing = []
+    for name in cited:
+        expand = re.match(r"(.*)\{([\w,]+)\}(.*)", name)
+        for n in ([expand[1] + x + expand[3] for x in expand[2].split(",")] if expand else [name]):
+            if not (BENCH / "results" / n).is_file():
+                missing.append(n)
+    assert cited and not missing, missing

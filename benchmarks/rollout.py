@@ -102,7 +102,7 @@ def bench_generate(model, tok, prompts, max_new, per_call: int, calls_per_prompt
     return tokens, time.perf_counter() - t0
 
 
-def bench_ours(path, prompts, max_new, batch_size, tracker, **cfg) -> tuple[int, float]:
+def bench_ours(path, prompts, max_new, batch_size, tracker, n: int = N, **cfg) -> tuple[int, float]:
     """The fastest of up to 3 identical calls (fewer once 2 s are spent): a tiny-model
     call takes ~0.1 s, where one call is mostly noise."""
     from selftaught.backends import hf
@@ -113,7 +113,7 @@ def bench_ours(path, prompts, max_new, batch_size, tracker, **cfg) -> tuple[int,
     best, spent = float("inf"), 0.0
     for _ in range(3):
         t0 = time.perf_counter()
-        out = b.sample(prompts, N, temperature=TEMP, max_new_tokens=max_new, seed=0, desc="")
+        out = b.sample(prompts, n, temperature=TEMP, max_new_tokens=max_new, seed=0, desc="")
         secs = time.perf_counter() - t0
         best, spent = min(best, secs), spent + secs
         if spent > 2:
@@ -121,7 +121,7 @@ def bench_ours(path, prompts, max_new, batch_size, tracker, **cfg) -> tuple[int,
     return _count(b.tok, out, max_new), best
 
 
-def bench_base(rev: str, path, prompts, max_new, batch_size, tracker: bool) -> tuple[int, float]:
+def bench_base(rev: str, path, prompts, max_new, batch_size, tracker: bool, n: int = N) -> tuple[int, float]:
     """``bench_ours`` on the ``hf`` backend of git revision ``rev``: a worktree under
     /tmp, imported by a subprocess that runs this file's ``--base-worker``."""
     tree = Path(f"/tmp/rollout-base-{rev}")
@@ -129,7 +129,7 @@ def bench_base(rev: str, path, prompts, max_new, batch_size, tracker: bool) -> t
         subprocess.run(["git", "-C", str(Path(__file__).parent), "worktree", "add", "--detach", str(tree), rev],
                        check=True, capture_output=True)
     job = json.dumps({"path": path, "prompts": prompts, "max_new": max_new, "batch_size": batch_size,
-                      "tracker": tracker})
+                      "tracker": tracker, "n": n})
     env = {**os.environ, "PYTHONPATH": str(tree / "src")}
     proc = subprocess.run([sys.executable, __file__, "--base-worker", job], env=env, capture_output=True, text=True)
     lines = [x for x in proc.stdout.splitlines() if x.startswith("{")]
@@ -149,7 +149,7 @@ def base_worker(job: dict) -> None:
         from selftaught.tasks import arithmetic
 
         tracker = arithmetic.build(arithmetic.Config()).position_tracker
-    tokens, secs = bench_ours(job["path"], job["prompts"], job["max_new"], job["batch_size"], tracker)
+    tokens, secs = bench_ours(job["path"], job["prompts"], job["max_new"], job["batch_size"], tracker, job.get("n", N))
     print(json.dumps({"tokens": tokens, "seconds": secs}))
 
 

@@ -10,6 +10,13 @@ beside every figure, since boxes of this kind differ by 4x from day to day.
     python benchmarks/sft_speed.py --smollm2-steps 0      # tiny model only
     python benchmarks/sft_speed.py --rows runs/star-arithmetic/iter_003/train.parquet
     OMP_NUM_THREADS=1 python benchmarks/sft_speed.py --smollm2-steps 0 --profile-steps 5
+    python benchmarks/sft_speed.py --smollm2-steps 0 --base 42f1f54   # + the old code itself
+
+``--base REV`` adds an arm to the tiny model's rotation: the trainer of git revision
+REV (a worktree under /tmp, run in a subprocess), on the same rows, steps, batch and
+seed. 42f1f54 is the tree issue 16 was filed against: TRL's padded batches with its
+per-token position collator, the "old code" of its bar, where ``padded`` is today's
+trainer with packing off.
 
 ``--profile-steps N`` then runs each tiny arm once more with N steps under
 ``torch.profiler`` and reports the matrix products' seconds per step (``aten::mm``,
@@ -125,22 +132,55 @@ def products_per_step(model: str, rows: list[dict], cfg: Config, steps: int, tra
             "products_share_of_profiled": round(prod / max(sum(times.values()), 1e-9), 3)}
 
 
-def compare(name: str, model: str, rows: list[dict], cfg: dict, steps: int, reps: int, tracker, arms) -> dict:
-    """Old (padded) and new (packed) arms, alternating, ``reps`` times each."""
-    runs = {a: [] for a in arms}
+def compare(name: str, model: str, rows: list[dict], cfg: dict, steps: int, reps: int, tracker, arms,
+            base: str | None = None) -> dict:
+    """Old (padded) and new (packed) arms, alternating, ``reps`` times each; with ``base``
+    also the trainer of that git revision (``base_arm``) in the same rotation."""
+    runs = {a: [] for a in [*arms, *([f"at {base}"] if base else [])]}
     for _ in range(reps):
         for label in arms:
             runs[label].append(arm(model, rows, Config(**cfg, packing=ARMS[label]), steps, tracker, label))
+        if base:
+            runs[f"at {base}"].append(base_arm(base, model, rows, cfg, steps))
     out = {"model": model, "steps": steps, "batch_size": cfg["batch_size"], "rows": len(rows), "reps": runs}
     for label, rs in runs.items():
-        out[label] = {"train_s": statistics.median(r["train_s"] for r in rs),
+        out[label] = {"train_s": round(statistics.median(r["train_s"] for r in rs), 2),
                       "useful_tok_s": statistics.median(r["useful_tok_s"] for r in rs),
                       "setup_s": round(statistics.median(r["wall_s"] - r["train_s"] for r in rs), 1)}
     out["speedup"] = round(out["padded"]["train_s"] / out["packed"]["train_s"], 2)
     if "packed, 4D mask" in runs:
         out["speedup_4d_mask"] = round(out["padded"]["train_s"] / out["packed, 4D mask"]["train_s"], 2)
+    if base:
+        out["base"] = base
+        out["speedup_vs_base"] = round(out[f"at {base}"]["train_s"] / out["packed"]["train_s"], 2)
+        print(f"  {name}: {out['speedup_vs_base']}x the trainer at {base}", flush=True)
     print(f"  {name}: {out['speedup']}x", flush=True)
     return out
+
+
+def base_arm(rev: str, model: str, rows: list[dict], cfg: dict, steps: int) -> dict:
+    """One SFT call of the tiny model through the trainer of git revision ``rev`` (the
+    issue's "old code": 42f1f54 is the tree issue 16 was filed against, its padded TRL
+    batches and per-token position collator), in a worktree under /tmp imported by a
+    subprocess running ``_sft_base.py``: same rows, steps, batch and seed."""
+    import subprocess
+
+    tree = Path(f"/tmp/sft-base-{rev}")
+    if not tree.is_dir():
+        subprocess.run(["git", "-C", str(Path(__file__).parent), "worktree", "add", "--detach", str(tree), rev],
+                       check=True, capture_output=True)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump({"model": model, "rows": rows, "cfg": cfg, "steps": steps}, f)
+    try:
+        proc = subprocess.run([sys.executable, str(Path(__file__).with_name("_sft_base.py")), f.name],
+                              capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": str(tree / "src")})
+    finally:
+        os.unlink(f.name)
+    lines = [x for x in proc.stdout.splitlines() if x.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"base {rev} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+    return json.loads(lines[-1])
 
 
 def collator_ms(tok_dir: str, rows: list[dict], tracker, batch: int = 64, n: int = 20) -> dict:
@@ -186,6 +226,8 @@ def main() -> None:
                     help="then profile this many steps of each tiny arm: the products' share, and the ceiling")
     ap.add_argument("--dest", type=Path, default=RESULTS, help="where the JSON goes")
     ap.add_argument("--rows", type=Path, help="a train.parquet to train on instead of the rebuilt demo rows")
+    ap.add_argument("--base", metavar="REV", help="also train the tiny model with the trainer of git revision REV "
+                    "(42f1f54: the code issue 16 was filed against), alternating with the other arms")
     args = ap.parse_args()
     peak, load = matmul_peak(), os.getloadavg()[0]
     print(f"fp32 matmul peak: {peak:.0f} GFLOP/s (4096^2, {torch.get_num_threads()} threads); load {load:.1f}", flush=True)
@@ -203,7 +245,7 @@ def main() -> None:
     data["positions_per_batch64"] = collator_ms(tiny, rows, task.position_tracker)
     print(f"rows: {data}", flush=True)
     results = {"tiny": compare("tiny", tiny, rows, TINY, args.steps, args.reps,
-                               task.position_tracker, list(ARMS))}
+                               task.position_tracker, list(ARMS), base=args.base)}
     if args.profile_steps:
         tiny_r = results["tiny"]
         prof = {a: products_per_step(tiny, rows, Config(**TINY, packing=ARMS[a]), args.profile_steps,
@@ -249,6 +291,11 @@ def table(results: dict, peaks: dict) -> None:
         print(f"| {name} | {r['steps']} x {r['batch_size']} | {r['padded']['useful_tok_s']:,.0f} | "
               f"{r['packed']['useful_tok_s']:,.0f} | {r['speedup']}x | {mask4d} | "
               f"{r['padded']['setup_s']}/{r['packed']['setup_s']} |")
+    for name, r in results.items():
+        if "base" in r:
+            b = r[f"at {r['base']}"]
+            print(f"\n{name}: the trainer at {r['base']} (old code) {b['useful_tok_s']:,.0f} useful tok/s, "
+                  f"{b['train_s']} s; packed {r['packed']['train_s']} s: {r['speedup_vs_base']}x")
     prof = results.get("tiny", {}).get("products")
     if prof:
         print(f"\ntiny, {prof['packed']['profiled_steps']} profiled steps: products {prof['padded']['products_s_per_step']} s "

@@ -72,7 +72,8 @@ from selftaught.verifiers import prm
 
 class Config(star.Config):
     type: str = "star_prm"
-    label_traces: int = Field(256, ge=1, description="traces per iteration whose steps are labeled by rollout")
+    label_traces: int = Field(256, ge=1, description="traces per iteration whose steps are labeled "
+                            "(by rollout, or by the checker)")
     label_correct: float | None = Field(None, ge=0, le=1, description="share of the labeled traces drawn from the "
                                         "correct ones, the traces the filter decides on (None: a plain random sample)")
     labels: Literal["rollout", "checker"] = Field("rollout", description="who labels the steps: rollouts from each "

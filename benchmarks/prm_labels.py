@@ -124,12 +124,12 @@ def main() -> None:
         print(f"steps 2.. of correct traces, flag precision / recall against the exact step check ({args.run})")
         print("| iteration | wrong steps | " + " | ".join(names) + " |")
         print("|---|---|" + "---|" * len(names))
+        for k, r in result.items():
+            cells = [f"{r[n]['precision'] if r[n]['precision'] is not None else '-'} / "
+                     f"{r[n]['recall'] if r[n]['recall'] is not None else '-'}" for n in names]
+            print(f"| {k} | {r[names[0]]['wrong_steps']} of {r[names[0]]['steps']} | " + " | ".join(cells) + " |")
     else:  # labels: checker -- no rollouts to read label rules from
         print(f"{args.run}: no rollout labels (a `labels: checker` run); the PRM's ranking only")
-    for k, r in result.items() if names else ():
-        cells = [f"{r[n]['precision'] if r[n]['precision'] is not None else '-'} / "
-                 f"{r[n]['recall'] if r[n]['recall'] is not None else '-'}" for n in names]
-        print(f"| {k} | {r[names[0]]['wrong_steps']} of {r[names[0]]['steps']} | " + " | ".join(cells) + " |")
     groups = sorted({g for r in ranks.values() for g in r}, key=lambda g: (len(g), g))
     print("\nthe PRM's trace score on correct traces, per digit count (traces it was not "
           "trained on): right / wrong working, AUC of right over wrong")

@@ -40,7 +40,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from _peak import matmul_peak  # benchmarks/_peak.py: scripts run from this folder
+import _base  # benchmarks/_base.py: scripts run from this folder
+from _peak import matmul_peak  # benchmarks/_peak.py
 
 OUT = Path(__file__).parent / "results" / "rollout.json"
 N, TEMP = 16, 0.7
@@ -124,18 +125,9 @@ def bench_ours(path, prompts, max_new, batch_size, tracker, n: int = N, **cfg) -
 def bench_base(rev: str, path, prompts, max_new, batch_size, tracker: bool, n: int = N) -> tuple[int, float]:
     """``bench_ours`` on the ``hf`` backend of git revision ``rev``: a worktree under
     /tmp, imported by a subprocess that runs this file's ``--base-worker``."""
-    tree = Path(f"/tmp/rollout-base-{rev}")
-    if not tree.is_dir():
-        subprocess.run(["git", "-C", str(Path(__file__).parent), "worktree", "add", "--detach", str(tree), rev],
-                       check=True, capture_output=True)
     job = json.dumps({"path": path, "prompts": prompts, "max_new": max_new, "batch_size": batch_size,
                       "tracker": tracker, "n": n})
-    env = {**os.environ, "PYTHONPATH": str(tree / "src")}
-    proc = subprocess.run([sys.executable, __file__, "--base-worker", job], env=env, capture_output=True, text=True)
-    lines = [x for x in proc.stdout.splitlines() if x.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"base {rev} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
-    r = json.loads(lines[-1])
+    r = _base.run_json([sys.executable, __file__, "--base-worker", job], _base.worktree(rev, "rollout-base"), rev)
     return r["tokens"], r["seconds"]
 
 

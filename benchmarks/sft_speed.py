@@ -56,7 +56,8 @@ from selftaught.tasks.arithmetic import Arithmetic, Config as TaskConfig, scratc
 from selftaught.trainers import _packing
 from selftaught.trainers.sft import SFT, Config, Lora
 
-from _peak import matmul_peak  # benchmarks/_peak.py: scripts run from this folder
+import _base  # benchmarks/_base.py: scripts run from this folder
+from _peak import matmul_peak  # benchmarks/_peak.py
 
 RESULTS = Path(__file__).parent / "results" / "sft_speed.json"
 TINY = dict(lr=2e-3, batch_size=64)  # the tiny model's trainer settings in every arm
@@ -163,24 +164,13 @@ def base_arm(rev: str, model: str, rows: list[dict], cfg: dict, steps: int) -> d
     issue's "old code": 42f1f54 is the tree issue 16 was filed against, its padded TRL
     batches and per-token position collator), in a worktree under /tmp imported by a
     subprocess running ``_sft_base.py``: same rows, steps, batch and seed."""
-    import subprocess
-
-    tree = Path(f"/tmp/sft-base-{rev}")
-    if not tree.is_dir():
-        subprocess.run(["git", "-C", str(Path(__file__).parent), "worktree", "add", "--detach", str(tree), rev],
-                       check=True, capture_output=True)
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:  # rows: too long for argv
         json.dump({"model": model, "rows": rows, "cfg": cfg, "steps": steps}, f)
     try:
-        proc = subprocess.run([sys.executable, str(Path(__file__).with_name("_sft_base.py")), f.name],
-                              capture_output=True, text=True,
-                              env={**os.environ, "PYTHONPATH": str(tree / "src")})
+        return _base.run_json([sys.executable, str(Path(__file__).with_name("_sft_base.py")), f.name],
+                              _base.worktree(rev, "sft-base"), rev)
     finally:
         os.unlink(f.name)
-    lines = [x for x in proc.stdout.splitlines() if x.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"base {rev} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
-    return json.loads(lines[-1])
 
 
 def collator_ms(tok_dir: str, rows: list[dict], tracker, batch: int = 64, n: int = 20) -> dict:

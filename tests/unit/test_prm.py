@@ -60,6 +60,7 @@ def test_rollouts_force_each_prefix_and_labels_are_hard_and_soft():
     labels = prm.step_labels(TASK, it.problem_of, [t], rows)
     assert [(l["step"], l["hard"], l["soft"], l["source"], l["exact"]) for l in labels] == [
         (1, 1.0, 0.5, "rollout", True), (2, 0.0, 0.0, "rollout", False), (3, 1.0, 1.0, "verdict", False)]
+    assert [l["rollouts"] for l in labels] == [4, 4, 0]  # the verdict is the trace's own, no rollouts
     q = prm.label_quality(labels, "hard")  # the rollout labels against the exact check
     assert q["prm/label_hard_precision"] == 1.0 and q["prm/label_hard_recall"] == 1.0
 

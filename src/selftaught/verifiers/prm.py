@@ -85,7 +85,7 @@ def step_labels(task, problem_of, traces: list[dict], rolls: list[dict]) -> list
             last = j == len(steps)
             hits = [bool(t["correct"])] if last else reached.get((t["sample_id"], j), [])
             if hits:
-                out.append(_label(t, steps, j, hits, "verdict" if last else "rollout", exact, rollouts=not last))
+                out.append(_label(t, steps, j, hits, "verdict" if last else "rollout", exact))
     return out
 
 
@@ -103,16 +103,16 @@ def checker_labels(task, problem_of, traces: list[dict]) -> list[dict]:
             raise ValueError(f"prm: labels: checker needs a task with exact step checks (task {task.name!r} has none)")
         for j in range(1, len(steps) + 1):
             if j <= MAX_STEPS or j == len(steps):
-                out.append(_label(t, steps, j, [exact[j - 1]], "checker", exact, rollouts=False))
+                out.append(_label(t, steps, j, [exact[j - 1]], "checker", exact))
     return out
 
 
-def _label(t: dict, steps: list[str], j: int, hits: list[bool], source: str, exact, rollouts: bool) -> dict:
+def _label(t: dict, steps: list[str], j: int, hits: list[bool], source: str, exact) -> dict:
     """The step-label record of step ``j`` of trace ``t`` (``hits``: which rollouts, or the
     one verdict, reached the answer)."""
     return {"trace_id": t["sample_id"], "problem_id": t["problem_id"], "iteration": t["iteration"],
             "step": j, "steps": len(steps), "prefix": "".join(steps[:j]), "prompt": t["prompt"],
-            "rollouts": len(hits) if rollouts else 0, "reached": sum(hits),
+            "rollouts": len(hits) if source == "rollout" else 0, "reached": sum(hits),
             "hard": float(any(hits)), "soft": sum(hits) / len(hits),
             "source": source, "exact": None if exact is None else exact[j - 1]}
 

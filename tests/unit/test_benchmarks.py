@@ -61,3 +61,25 @@ def test_the_readme_names_only_arms_and_results_that_exist():
             if not (BENCH / "results" / n).is_file():
                 missing.append(n)
     assert cited and not missing, missing
+
+
+def test_base_run_json_reads_the_last_json_line_and_names_a_failure(tmp_path):
+    import pytest
+
+    import _base
+
+    ok = _base.run_json([sys.executable, "-c", "import os; print('{\"a\": 1}'); print('noise'); "
+                         "print('{\"pythonpath\": \"' + os.environ['PYTHONPATH'] + '\"}')"], tmp_path, "abc")
+    assert ok == {"pythonpath": str(tmp_path / "src")}  # the last JSON line, with the tree's src on the path
+    with pytest.raises(RuntimeError, match=r"base abc failed \(exit 3\):\n.*boom"):
+        _base.run_json([sys.executable, "-c", "import sys; print('{}'); sys.stderr.write('boom'); sys.exit(3)"],
+                       tmp_path, "abc")  # a JSON line is no success when the exit status says otherwise
+
+
+def test_prm_labels_has_no_label_rules_for_a_checker_run():
+    import prm_labels
+    from selftaught.tasks.arithmetic import Arithmetic, Config
+
+    labels = [{"trace_id": "t", "step": 2, "soft": 0.0, "source": "checker", "exact": False}]
+    samples = [{"sample_id": "t", "phase": "sample", "correct": True, "completion": "1+1+0=2,0\n1+1+0=3,0\n=32"}]
+    assert prm_labels.iteration(Arithmetic(Config()), labels, samples) == {}
